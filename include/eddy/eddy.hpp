@@ -1,0 +1,12 @@
+#pragma once
+
+/// The umbrella header: everything a user of eddy needs.
+
+#include <eddy/future/coro.hpp>
+#include <eddy/future/error.hpp>
+#include <eddy/future/future.hpp>
+#include <eddy/future/task.hpp>
+#include <eddy/scheduler/event_loop.hpp>
+#include <eddy/scheduler/handle.hpp>
+#include <eddy/scheduler/run.hpp>
+#include <eddy/scheduler/sleep.hpp>

@@ -1,0 +1,190 @@
+#pragma once
+
+/// The implementation of an EventLoop (one per loop; `EventLoop` is a handle to it).
+///
+/// Design
+/// ------
+/// * Threads. One thread runs the loop at a time (`run_forever` records it). `call_soon`,
+///   `call_later`, `call_at`, `create_task` and `close` are for that thread (or any thread while
+///   the loop is not running), as in asyncio; debug mode checks it. `schedule()` (the
+///   `call_soon_threadsafe` path, and how Tasks and futures completed elsewhere wake it) may
+///   be called from any thread.
+/// * Queues. `ready_` (loop thread only) is the FIFO of Runnables ready now: callbacks and
+///   Task steps together, in asyncio's order. `remote_` is the FIFO other threads append to,
+///   under `remote_mu_`; each turn moves it to the end of `ready_`.
+/// * Timers. A binary heap ordered by (deadline, sequence). Cancelling is O(1): the entry is
+///   flagged and dropped when it reaches the top, or all at once when more than half of the
+///   heap is cancelled, as asyncio does.
+/// * Parking (the wake-up protocol). Before blocking in the poller the loop takes
+///   `remote_mu_`, and parks only if `remote_` is empty, setting `parked_` under the lock. A
+///   thread that posts appends under the same lock and reads `parked_` there; if it is set (and
+///   no wake is pending yet) it writes the eventfd after unlocking. The lock orders every post
+///   either before the loop's check (the loop sees the entry and does not block) or after it
+///   (the poster sees `parked_` and wakes the poller; an eventfd write made before `epoll_wait`
+///   starts still makes it return). So no post is left waiting while the loop sleeps, and the
+///   hot path (loop running) makes no system call.
+/// * Turn. Drain `remote_`; compute the timeout (0 when something is ready or the loop is
+///   stopping; else until the first timer; else none); poll; drain again; move due timers to
+///   `ready_`; run exactly the entries that are in `ready_` now (new ones wait for the next
+///   turn, so a callback that re-schedules itself cannot starve timers or IO).
+/// * Shutdown. `close()` refuses new posts, discards queued callbacks and timers, and orphans
+///   pending Tasks (reported as "Task was destroyed but it is pending!").
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <eddy/future/detail/scheduler.hpp>
+#include <eddy/future/detail/task_base.hpp>
+#include <eddy/scheduler/detail/poller.hpp>
+#include <eddy/scheduler/handle.hpp>
+
+namespace eddy {
+class EventLoop;
+namespace detail {
+
+/// An intrusive FIFO of Runnables, for one thread.
+class RunQueue {
+public:
+    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    void push(Runnable* r) noexcept {
+        r->next_runnable_ = nullptr;
+        (tail_ != nullptr ? tail_->next_runnable_ : head_) = r;
+        tail_ = r;
+        ++size_;
+    }
+    Runnable* pop() noexcept {
+        Runnable* r = head_;
+        head_ = r->next_runnable_;
+        if (head_ == nullptr) {
+            tail_ = nullptr;
+        }
+        r->next_runnable_ = nullptr;
+        --size_;
+        return r;
+    }
+    /// Moves every entry of `other` to the end of this queue.
+    void splice(RunQueue& other) noexcept {
+        if (other.head_ == nullptr) {
+            return;
+        }
+        (tail_ != nullptr ? tail_->next_runnable_ : head_) = other.head_;
+        tail_ = other.tail_;
+        size_ += other.size_;
+        other.head_ = other.tail_ = nullptr;
+        other.size_ = 0;
+    }
+
+private:
+    Runnable* head_ = nullptr;
+    Runnable* tail_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+using ExceptionHandlerFn = std::function<void(EventLoop&, const ExceptionContext&)>;
+
+class LoopCore final : public Scheduler {
+public:
+    using clock = std::chrono::steady_clock;
+
+    LoopCore();
+    ~LoopCore();
+
+    // Scheduler
+    void add_ref() noexcept override { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept override;
+    bool schedule(Runnable* r) noexcept override;
+    void register_task(TaskBase* t) noexcept override;
+    void unregister_task(TaskBase* t) noexcept override;
+    void report(const ExceptionContext& ctx) noexcept override;
+    [[nodiscard]] bool debug() const noexcept override {
+        return debug_.load(std::memory_order_relaxed);
+    }
+
+    // User handles (EventLoop objects). The last one going closes the loop.
+    void add_user_ref() noexcept;
+    void release_user_ref() noexcept;
+
+    /// `call_soon`: appends `h` (adopting one reference). Throws if closed.
+    void call_soon(HandleBase* h);
+    /// `call_soon_threadsafe`: any thread. Throws if closed.
+    void call_soon_threadsafe(HandleBase* h);
+    /// `call_at`: inserts `t` (adopting one reference) into the heap. Throws if closed.
+    void call_at(TimerBase* t);
+    void timer_cancelled() noexcept { cancelled_timers_.fetch_add(1, std::memory_order_relaxed); }
+
+    void run_forever(EventLoop& self);
+    void stop() noexcept { stopping_.store(true, std::memory_order_relaxed); }
+    void close();
+    [[nodiscard]] bool is_running() const noexcept {
+        return running_.load(std::memory_order_acquire);
+    }
+    [[nodiscard]] bool is_closed() const noexcept {
+        return closed_.load(std::memory_order_acquire);
+    }
+    void check_open() const;
+    /// Throws RuntimeError unless the loop can start running on this thread.
+    void check_can_run() const;
+
+    [[nodiscard]] std::vector<TaskBase*> pending_tasks() const;
+
+    void set_exception_handler(ExceptionHandlerFn fn) { handler_ = std::move(fn); }
+    [[nodiscard]] const ExceptionHandlerFn& exception_handler() const noexcept { return handler_; }
+    void call_exception_handler(const ExceptionContext& ctx) noexcept;
+    static void default_exception_handler(const ExceptionContext& ctx) noexcept;
+
+    void set_debug(bool on) noexcept { debug_.store(on, std::memory_order_relaxed); }
+    std::atomic<double> slow_callback_duration{0.1};
+
+    [[nodiscard]] std::size_t ready_count() const noexcept { return ready_.size(); }
+    [[nodiscard]] std::size_t timer_count() const noexcept { return timers_.size(); }
+    Poller& poller() noexcept { return poller_; }
+
+private:
+    void run_once();
+    void drain_remote();
+    void run_ready();
+    void pop_cancelled_timers();
+    void check_thread() const;
+
+    // Relaxed counts; see FutureStateBase::release for the decrement's acq_rel.
+    std::atomic<std::uint32_t> refs_{1};      // futures, tasks, handles; user refs hold one too
+    std::atomic<std::uint32_t> user_refs_{0}; // EventLoop objects
+
+    RunQueue ready_; // loop thread only
+
+    std::mutex remote_mu_;
+    RunQueue remote_;          // guarded by remote_mu_
+    bool parked_ = false;      // guarded: the loop is (about to be) blocked in the poller
+    bool wake_pending_ = false; // guarded: an eventfd write is on its way
+    bool remote_closed_ = false; // guarded
+
+    std::vector<TimerBase*> timers_; // heap, loop thread only
+    std::uint64_t timer_seq_ = 0;
+    // Cancelled entries still in the heap. Relaxed: a heuristic for when to compact; the
+    // exact count is recomputed there.
+    std::atomic<std::size_t> cancelled_timers_{0};
+
+    Poller poller_;
+
+    std::atomic<bool> running_{false}; // release on start/stop: is_running() from any thread
+    std::atomic<bool> closed_{false};
+    std::atomic<bool> stopping_{false}; // relaxed: stop() from the loop or another thread is a request
+    std::thread::id thread_{};           // the thread running the loop, valid while running_
+
+    TaskBase* tasks_ = nullptr; // pending Tasks (loop thread)
+    std::size_t task_count_ = 0;
+
+    ExceptionHandlerFn handler_;
+    std::atomic<bool> debug_{false};
+    EventLoop* self_ = nullptr; // the handle passed to exception handlers while running
+};
+
+} // namespace detail
+} // namespace eddy

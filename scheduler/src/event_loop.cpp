@@ -1,0 +1,119 @@
+#include <eddy/scheduler/event_loop.hpp>
+
+#include <memory>
+#include <optional>
+
+namespace eddy {
+
+namespace {
+/// The handle `get_running_loop()` returns a reference to, while a loop runs on this thread.
+thread_local std::optional<EventLoop> running_handle;
+/// This thread's current loop (`set_event_loop`, or created by `get_event_loop`).
+thread_local std::optional<EventLoop> thread_handle;
+} // namespace
+
+EventLoop::EventLoop() : EventLoop(new detail::LoopCore()) {
+    core_->release(); // the constructor's reference; the handle group now holds one
+}
+
+EventLoop::EventLoop(detail::LoopCore* core) noexcept : slow_callback_duration(core), core_(core) {
+    core_->add_user_ref();
+}
+
+EventLoop::EventLoop(const EventLoop& other) noexcept : EventLoop(other.core_) {}
+
+EventLoop::EventLoop(EventLoop&& other) noexcept : EventLoop(other.core_) {}
+
+EventLoop& EventLoop::operator=(EventLoop other) noexcept {
+    std::swap(core_, other.core_);
+    slow_callback_duration = SlowCallbackDuration(core_);
+    return *this;
+}
+
+EventLoop::~EventLoop() { core_->release_user_ref(); }
+
+std::vector<Task<>> EventLoop::all_tasks() const {
+    std::vector<Task<>> out;
+    for (detail::TaskBase* t : core_->pending_tasks()) {
+        out.emplace_back(t);
+    }
+    return out;
+}
+
+void EventLoop::run_forever() {
+    core_->check_can_run();
+    running_handle.emplace(*this);
+    struct Clear {
+        ~Clear() { running_handle.reset(); }
+    } clear;
+    core_->run_forever(*running_handle);
+}
+
+void EventLoop::run_until_done(detail::FutureStateBase* state) {
+    core_->check_can_run();
+    // asyncio: a done callback stops the loop (scheduled on the loop like any callback).
+    detail::LoopCore* core = core_;
+    const std::uint64_t id =
+        state->add_callback(detail::DoneCallback::make([core](detail::FutureStateBase&) {
+            core->stop();
+        }));
+    try {
+        run_forever();
+    } catch (...) {
+        state->remove_callback(id);
+        throw;
+    }
+    state->remove_callback(id);
+    if (!state->done()) {
+        throw RuntimeError("Event loop stopped before Future completed.");
+    }
+}
+
+void EventLoop::close() { core_->close(); }
+
+void EventLoop::set_exception_handler(ExceptionHandler handler) {
+    core_->set_exception_handler(std::move(handler));
+}
+
+ExceptionHandler EventLoop::get_exception_handler() const { return core_->exception_handler(); }
+
+void EventLoop::default_exception_handler(const ExceptionContext& ctx) const noexcept {
+    detail::LoopCore::default_exception_handler(ctx);
+}
+
+void EventLoop::call_exception_handler(const ExceptionContext& ctx) const noexcept {
+    core_->call_exception_handler(ctx);
+}
+
+EventLoop new_event_loop() { return EventLoop(); }
+
+EventLoop& get_running_loop() {
+    if (!running_handle) {
+        throw RuntimeError("no running event loop");
+    }
+    return *running_handle;
+}
+
+EventLoop& get_event_loop() {
+    if (running_handle) {
+        return *running_handle;
+    }
+    if (!thread_handle) {
+        set_event_loop(new_event_loop());
+    }
+    return *thread_handle;
+}
+
+void set_event_loop(const EventLoop& loop) {
+    thread_handle.emplace(loop);
+    detail::thread_scheduler = loop.core();
+}
+
+void set_event_loop(std::nullptr_t) {
+    detail::thread_scheduler = nullptr;
+    thread_handle.reset();
+}
+
+std::vector<Task<>> all_tasks() { return get_running_loop().all_tasks(); }
+
+} // namespace eddy

@@ -1,0 +1,439 @@
+#include <eddy/scheduler/detail/loop_core.hpp>
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <eddy/scheduler/event_loop.hpp>
+
+namespace eddy::detail {
+
+namespace {
+
+/// Heap order: the earliest deadline on top; equal deadlines in insertion order.
+struct TimerLater {
+    bool operator()(const TimerBase* a, const TimerBase* b) const noexcept {
+        return a->when_ != b->when_ ? a->when_ > b->when_ : a->seq_ > b->seq_;
+    }
+};
+
+bool env_debug() noexcept {
+    const char* v = std::getenv("EDDY_DEBUG"); // NOLINT(concurrency-mt-unsafe): read once per loop
+    return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+std::string demangle(const char* name) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                               std::free);
+    return status == 0 && out ? std::string(out.get()) : std::string(name);
+}
+
+} // namespace
+
+// --- HandleBase / TimerBase --------------------------------------------------------------
+
+void HandleBase::run() {
+    struct Release {
+        HandleBase* self;
+        ~Release() { self->release(); } // the queue's reference
+    } release{this};
+    if (cancelled()) {
+        return;
+    }
+    try {
+        invoke();
+    } catch (...) {
+        // asyncio: "Exception in callback ..." goes to the loop's exception handler and the
+        // loop keeps running. Handles only run on their loop's thread.
+        const std::string what = describe();
+        if (running_scheduler != nullptr) {
+            running_scheduler->report({"Exception in " + what, std::current_exception(), {}, what});
+        }
+    }
+}
+
+std::string HandleBase::describe() const { return "callback " + demangle(type_name()); }
+
+bool TimerBase::cancel() noexcept {
+    if (!HandleBase::cancel()) {
+        return false;
+    }
+    if (loop_ != nullptr) {
+        loop_->timer_cancelled();
+    }
+    return true;
+}
+
+// --- LoopCore ------------------------------------------------------------------------------
+
+LoopCore::LoopCore() { debug_.store(env_debug(), std::memory_order_relaxed); }
+
+LoopCore::~LoopCore() = default;
+
+void LoopCore::release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        delete this;
+    }
+}
+
+void LoopCore::add_user_ref() noexcept {
+    // The EventLoop handles together hold one reference to the core. Relaxed increment on
+    // the counts: a new handle is made from an existing reference.
+    if (user_refs_.fetch_add(1, std::memory_order_relaxed) == 0) {
+        add_ref();
+    }
+}
+
+void LoopCore::release_user_ref() noexcept {
+    if (user_refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // The last EventLoop handle: nobody can run this loop again. Close it (which breaks
+        // the loop -> queue -> Task -> loop reference cycles) and drop the handles' reference.
+        if (!is_running()) {
+            try {
+                close();
+            } catch (...) { // NOLINT(bugprone-empty-catch): close() only throws while running
+            }
+        }
+        release();
+    }
+}
+
+void LoopCore::check_open() const {
+    if (is_closed()) {
+        throw RuntimeError("Event loop is closed");
+    }
+}
+
+void LoopCore::check_can_run() const {
+    check_open();
+    if (is_running()) {
+        throw RuntimeError("This event loop is already running");
+    }
+    if (running_scheduler != nullptr) {
+        throw RuntimeError("Cannot run the event loop while another loop is running");
+    }
+}
+
+void LoopCore::check_thread() const {
+    if (debug() && is_running() && std::this_thread::get_id() != thread_) {
+        throw RuntimeError(
+            "Non-thread-safe operation invoked on an event loop other than the current one");
+    }
+}
+
+void LoopCore::call_soon(HandleBase* h) {
+    if (is_closed()) {
+        h->release();
+        h->release();
+        throw RuntimeError("Event loop is closed");
+    }
+    try {
+        check_thread();
+    } catch (...) {
+        h->release();
+        h->release();
+        throw;
+    }
+    if (running_scheduler == this || !is_running()) {
+        ready_.push(h);
+    } else {
+        (void)schedule(h);
+    }
+}
+
+void LoopCore::call_soon_threadsafe(HandleBase* h) {
+    if (!schedule(h)) {
+        h->release();
+        h->release();
+        throw RuntimeError("Event loop is closed");
+    }
+}
+
+bool LoopCore::schedule(Runnable* r) noexcept {
+    if (running_scheduler == this) {
+        ready_.push(r); // on the loop's own thread: no lock, no wake-up
+        return true;
+    }
+    bool wake = false;
+    {
+        std::lock_guard guard(remote_mu_);
+        if (remote_closed_) {
+            return false;
+        }
+        remote_.push(r);
+        // See the design block: the loop sets parked_ under this lock only after finding
+        // remote_ empty, so reading it here cannot miss a loop that is about to block.
+        if (parked_ && !wake_pending_) {
+            wake_pending_ = true;
+            wake = true;
+        }
+    }
+    if (wake) {
+        poller_.wake();
+    }
+    return true;
+}
+
+void LoopCore::call_at(TimerBase* t) {
+    if (is_closed()) {
+        t->release();
+        t->release();
+        throw RuntimeError("Event loop is closed");
+    }
+    try {
+        check_thread();
+    } catch (...) {
+        t->release();
+        t->release();
+        throw;
+    }
+    t->seq_ = timer_seq_++;
+    timers_.push_back(t);
+    std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
+}
+
+void LoopCore::register_task(TaskBase* t) noexcept {
+    t->registry_prev_ = nullptr;
+    t->registry_next_ = tasks_;
+    if (tasks_ != nullptr) {
+        tasks_->registry_prev_ = t;
+    }
+    tasks_ = t;
+    ++task_count_;
+}
+
+void LoopCore::unregister_task(TaskBase* t) noexcept {
+    if (t->registry_prev_ != nullptr) {
+        t->registry_prev_->registry_next_ = t->registry_next_;
+    } else if (tasks_ == t) {
+        tasks_ = t->registry_next_;
+    } else {
+        return; // not registered (already removed by close())
+    }
+    if (t->registry_next_ != nullptr) {
+        t->registry_next_->registry_prev_ = t->registry_prev_;
+    }
+    t->registry_prev_ = t->registry_next_ = nullptr;
+    --task_count_;
+}
+
+std::vector<TaskBase*> LoopCore::pending_tasks() const {
+    std::vector<TaskBase*> out;
+    out.reserve(task_count_);
+    for (TaskBase* t = tasks_; t != nullptr; t = t->registry_next_) {
+        if (!t->done()) {
+            out.push_back(t);
+        }
+    }
+    std::reverse(out.begin(), out.end()); // creation order
+    return out;
+}
+
+void LoopCore::run_forever(EventLoop& self) {
+    check_can_run();
+    thread_ = std::this_thread::get_id();
+    // Release: a thread that sees running_ (is_running()) also sees thread_.
+    running_.store(true, std::memory_order_release);
+    running_scheduler = this;
+    self_ = &self;
+    struct Restore {
+        LoopCore* core;
+        ~Restore() {
+            core->self_ = nullptr;
+            running_scheduler = nullptr;
+            core->stopping_.store(false, std::memory_order_relaxed);
+            core->running_.store(false, std::memory_order_release);
+        }
+    } restore{this};
+    for (;;) {
+        run_once();
+        if (stopping_.load(std::memory_order_relaxed)) {
+            break;
+        }
+    }
+}
+
+void LoopCore::drain_remote() {
+    std::lock_guard guard(remote_mu_);
+    ready_.splice(remote_);
+}
+
+void LoopCore::pop_cancelled_timers() {
+    const std::size_t cancelled = cancelled_timers_.load(std::memory_order_relaxed);
+    if (timers_.size() > 64 && cancelled * 2 > timers_.size()) {
+        // More than half are cancelled: drop them all at once and re-heapify (asyncio's rule).
+        std::size_t removed = 0;
+        auto keep = std::remove_if(timers_.begin(), timers_.end(), [&removed](TimerBase* t) {
+            if (t->cancelled()) {
+                t->release();
+                ++removed;
+                return true;
+            }
+            return false;
+        });
+        timers_.erase(keep, timers_.end());
+        std::make_heap(timers_.begin(), timers_.end(), TimerLater{});
+        cancelled_timers_.fetch_sub(removed, std::memory_order_relaxed);
+        return;
+    }
+    while (!timers_.empty() && timers_.front()->cancelled()) {
+        std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
+        timers_.back()->release();
+        timers_.pop_back();
+        cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+void LoopCore::run_once() {
+    pop_cancelled_timers();
+    drain_remote();
+
+    std::chrono::nanoseconds timeout{-1};
+    if (!ready_.empty() || stopping_.load(std::memory_order_relaxed)) {
+        timeout = std::chrono::nanoseconds{0};
+    } else if (!timers_.empty()) {
+        timeout = std::max(std::chrono::nanoseconds{0},
+                           std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               timers_.front()->when_ - clock::now()));
+    }
+
+    if (timeout.count() != 0) {
+        std::lock_guard guard(remote_mu_);
+        if (!remote_.empty()) {
+            timeout = std::chrono::nanoseconds{0};
+        } else {
+            parked_ = true;
+        }
+    }
+    poller_.wait(timeout);
+    {
+        std::lock_guard guard(remote_mu_);
+        parked_ = false;
+        wake_pending_ = false;
+        ready_.splice(remote_);
+    }
+
+    // Due timers join the ready queue in deadline order.
+    const auto now = clock::now();
+    while (!timers_.empty() && timers_.front()->when_ <= now) {
+        std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
+        TimerBase* t = timers_.back();
+        timers_.pop_back();
+        if (t->cancelled()) {
+            cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
+            t->release();
+        } else {
+            ready_.push(t); // the heap's reference moves to the queue
+        }
+    }
+
+    run_ready();
+}
+
+void LoopCore::run_ready() {
+    // Only what is ready now: anything scheduled by these callbacks waits for the next turn.
+    std::size_t n = ready_.size();
+    const bool timed = debug();
+    while (n-- > 0 && !ready_.empty()) {
+        Runnable* r = ready_.pop();
+        const auto start = timed ? clock::now() : clock::time_point{};
+        std::string what;
+        if (timed) {
+            what = r->describe();
+        }
+        try {
+            r->run(); // Runnables report their own exceptions; this is a safety net
+        } catch (...) {
+            call_exception_handler({"Exception in the event loop", std::current_exception(), {}, {}});
+        }
+        if (timed) {
+            const double took = std::chrono::duration<double>(clock::now() - start).count();
+            if (took >= slow_callback_duration.load(std::memory_order_relaxed)) {
+                char buf[64];
+                std::snprintf(buf, sizeof buf, " took %.3f seconds", took);
+                call_exception_handler({"Executing " + what + buf, nullptr, {}, what});
+            }
+        }
+    }
+}
+
+void LoopCore::close() {
+    if (is_running()) {
+        throw RuntimeError("Cannot close a running event loop");
+    }
+    if (closed_.exchange(true, std::memory_order_acq_rel)) {
+        return;
+    }
+    {
+        std::lock_guard guard(remote_mu_);
+        remote_closed_ = true;
+        ready_.splice(remote_);
+    }
+    while (!ready_.empty()) {
+        ready_.pop()->discard();
+    }
+    for (TimerBase* t : timers_) {
+        t->release();
+    }
+    timers_.clear();
+    // Orphan the Tasks still pending. Unlink them all first: orphaning may destroy a Task.
+    std::vector<TaskBase*> orphans;
+    while (tasks_ != nullptr) {
+        TaskBase* t = tasks_;
+        unregister_task(t);
+        orphans.push_back(t);
+    }
+    for (TaskBase* t : orphans) {
+        t->orphan();
+    }
+}
+
+void LoopCore::report(const ExceptionContext& ctx) noexcept { call_exception_handler(ctx); }
+
+void LoopCore::call_exception_handler(const ExceptionContext& ctx) noexcept {
+    if (!handler_) {
+        default_exception_handler(ctx);
+        return;
+    }
+    try {
+        if (self_ != nullptr) {
+            handler_(*self_, ctx);
+        } else {
+            EventLoop self(this);
+            handler_(self, ctx);
+        }
+    } catch (...) {
+        default_exception_handler({"Unhandled error in exception handler",
+                                   std::current_exception(), ctx.task, ctx.handle});
+        default_exception_handler(ctx);
+    }
+}
+
+void LoopCore::default_exception_handler(const ExceptionContext& ctx) noexcept {
+    std::string line = "eddy: " + ctx.message;
+    if (!ctx.task.empty()) {
+        line += " [task " + ctx.task + "]";
+    }
+    if (ctx.exception) {
+        try {
+            std::rethrow_exception(ctx.exception);
+        } catch (const std::exception& e) {
+            line += "\n  exception: ";
+            line += demangle(typeid(e).name());
+            line += ": ";
+            line += e.what();
+        } catch (...) {
+            line += "\n  exception: (not a std::exception)";
+        }
+    }
+    line += '\n';
+    std::fputs(line.c_str(), stderr);
+}
+
+} // namespace eddy::detail

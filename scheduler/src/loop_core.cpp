@@ -129,28 +129,24 @@ void LoopCore::check_thread() const {
 
 void LoopCore::call_soon(HandleBase* h) {
     if (is_closed()) {
-        h->release();
-        h->release();
+        h->release(); // the queue's reference; the caller's Handle drops its own
         throw RuntimeError("Event loop is closed");
     }
     try {
         check_thread();
     } catch (...) {
-        h->release();
-        h->release();
+        h->release(); // the queue's reference; the caller's Handle drops its own
         throw;
     }
-    if (running_scheduler == this || !is_running()) {
-        ready_.push(h);
-    } else {
-        (void)schedule(h);
-    }
+    // On the running loop's thread: straight to the ready queue. Otherwise (before the loop
+    // runs, or from another thread) through the remote queue, the same path Tasks and futures
+    // completed elsewhere take, so everything queued before a run keeps its FIFO order.
+    (void)schedule(h);
 }
 
 void LoopCore::call_soon_threadsafe(HandleBase* h) {
     if (!schedule(h)) {
-        h->release();
-        h->release();
+        h->release(); // the queue's reference; the caller's Handle drops its own
         throw RuntimeError("Event loop is closed");
     }
 }
@@ -182,15 +178,13 @@ bool LoopCore::schedule(Runnable* r) noexcept {
 
 void LoopCore::call_at(TimerBase* t) {
     if (is_closed()) {
-        t->release();
-        t->release();
+        t->release(); // the heap's reference; the caller's TimerHandle drops its own
         throw RuntimeError("Event loop is closed");
     }
     try {
         check_thread();
     } catch (...) {
-        t->release();
-        t->release();
+        t->release(); // the heap's reference; the caller's TimerHandle drops its own
         throw;
     }
     t->seq_ = timer_seq_++;

@@ -236,12 +236,14 @@ void DoneCallback::run() {
     } catch (...) {
         // Runs on the future's loop: report there, as asyncio's "Exception in callback".
         if (running_scheduler != nullptr) {
-            running_scheduler->report({"Exception in done callback", std::current_exception(),
-                                       {}, "done callback"});
+            running_scheduler->report(
+                {"Exception in done callback", std::current_exception(), {}, "done callback"});
         }
     }
 }
 
-void DoneCallback::discard() noexcept { delete this; }
+void DoneCallback::discard() noexcept {
+    delete this;
+}
 
 } // namespace eddy::detail

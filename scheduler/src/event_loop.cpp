@@ -30,7 +30,9 @@ EventLoop& EventLoop::operator=(EventLoop other) noexcept {
     return *this;
 }
 
-EventLoop::~EventLoop() { core_->release_user_ref(); }
+EventLoop::~EventLoop() {
+    core_->release_user_ref();
+}
 
 std::vector<Task<>> EventLoop::all_tasks() const {
     std::vector<Task<>> out;
@@ -53,10 +55,8 @@ void EventLoop::run_until_done(detail::FutureStateBase* state) {
     core_->check_can_run();
     // asyncio: a done callback stops the loop (scheduled on the loop like any callback).
     detail::LoopCore* core = core_;
-    const std::uint64_t id =
-        state->add_callback(detail::DoneCallback::make([core](detail::FutureStateBase&) {
-            core->stop();
-        }));
+    const std::uint64_t id = state->add_callback(
+        detail::DoneCallback::make([core](detail::FutureStateBase&) { core->stop(); }));
     try {
         run_forever();
     } catch (...) {
@@ -69,13 +69,17 @@ void EventLoop::run_until_done(detail::FutureStateBase* state) {
     }
 }
 
-void EventLoop::close() { core_->close(); }
+void EventLoop::close() {
+    core_->close();
+}
 
 void EventLoop::set_exception_handler(ExceptionHandler handler) {
     core_->set_exception_handler(std::move(handler));
 }
 
-ExceptionHandler EventLoop::get_exception_handler() const { return core_->exception_handler(); }
+ExceptionHandler EventLoop::get_exception_handler() const {
+    return core_->exception_handler();
+}
 
 void EventLoop::default_exception_handler(const ExceptionContext& ctx) const noexcept {
     detail::LoopCore::default_exception_handler(ctx);
@@ -85,7 +89,9 @@ void EventLoop::call_exception_handler(const ExceptionContext& ctx) const noexce
     core_->call_exception_handler(ctx);
 }
 
-EventLoop new_event_loop() { return EventLoop(); }
+EventLoop new_event_loop() {
+    return {};
+}
 
 EventLoop& get_running_loop() {
     if (!running_handle) {
@@ -114,6 +120,8 @@ void set_event_loop(std::nullptr_t) {
     thread_handle.reset();
 }
 
-std::vector<Task<>> all_tasks() { return get_running_loop().all_tasks(); }
+std::vector<Task<>> all_tasks() {
+    return get_running_loop().all_tasks();
+}
 
 } // namespace eddy

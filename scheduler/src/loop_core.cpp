@@ -17,8 +17,9 @@ namespace {
 
 /// Heap order: the earliest deadline on top; equal deadlines in insertion order.
 struct TimerLater {
-    bool operator()(const TimerBase* a, const TimerBase* b) const noexcept {
-        return a->when_ != b->when_ ? a->when_ > b->when_ : a->seq_ > b->seq_;
+    template <class Entry>
+    bool operator()(const Entry& a, const Entry& b) const noexcept {
+        return a.when != b.when ? a.when > b.when : a.seq > b.seq;
     }
 };
 
@@ -58,7 +59,9 @@ void HandleBase::run() {
     }
 }
 
-std::string HandleBase::describe() const { return "callback " + demangle(type_name()); }
+std::string HandleBase::describe() const {
+    return "callback " + demangle(type_name());
+}
 
 bool TimerBase::cancel() noexcept {
     if (!HandleBase::cancel()) {
@@ -72,7 +75,9 @@ bool TimerBase::cancel() noexcept {
 
 // --- LoopCore ------------------------------------------------------------------------------
 
-LoopCore::LoopCore() { debug_.store(env_debug(), std::memory_order_relaxed); }
+LoopCore::LoopCore() {
+    debug_.store(env_debug(), std::memory_order_relaxed);
+}
 
 LoopCore::~LoopCore() = default;
 
@@ -188,7 +193,7 @@ void LoopCore::call_at(TimerBase* t) {
         throw;
     }
     t->seq_ = timer_seq_++;
-    timers_.push_back(t);
+    timers_.push_back(TimerEntry{t->when_, t->seq_, t});
     std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
 }
 
@@ -263,9 +268,9 @@ void LoopCore::pop_cancelled_timers() {
     if (timers_.size() > 64 && cancelled * 2 > timers_.size()) {
         // More than half are cancelled: drop them all at once and re-heapify (asyncio's rule).
         std::size_t removed = 0;
-        auto keep = std::remove_if(timers_.begin(), timers_.end(), [&removed](TimerBase* t) {
-            if (t->cancelled()) {
-                t->release();
+        auto keep = std::remove_if(timers_.begin(), timers_.end(), [&removed](TimerEntry& e) {
+            if (e.timer->cancelled()) {
+                e.timer->release();
                 ++removed;
                 return true;
             }
@@ -276,9 +281,9 @@ void LoopCore::pop_cancelled_timers() {
         cancelled_timers_.fetch_sub(removed, std::memory_order_relaxed);
         return;
     }
-    while (!timers_.empty() && timers_.front()->cancelled()) {
+    while (!timers_.empty() && timers_.front().timer->cancelled()) {
         std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-        timers_.back()->release();
+        timers_.back().timer->release();
         timers_.pop_back();
         cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -294,7 +299,7 @@ void LoopCore::run_once() {
     } else if (!timers_.empty()) {
         timeout = std::max(std::chrono::nanoseconds{0},
                            std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               timers_.front()->when_ - clock::now()));
+                               timers_.front().when - clock::now()));
     }
 
     if (timeout.count() != 0) {
@@ -315,9 +320,9 @@ void LoopCore::run_once() {
 
     // Due timers join the ready queue in deadline order.
     const auto now = clock::now();
-    while (!timers_.empty() && timers_.front()->when_ <= now) {
+    while (!timers_.empty() && timers_.front().when <= now) {
         std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-        TimerBase* t = timers_.back();
+        TimerBase* t = timers_.back().timer;
         timers_.pop_back();
         if (t->cancelled()) {
             cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
@@ -344,7 +349,8 @@ void LoopCore::run_ready() {
         try {
             r->run(); // Runnables report their own exceptions; this is a safety net
         } catch (...) {
-            call_exception_handler({"Exception in the event loop", std::current_exception(), {}, {}});
+            call_exception_handler(
+                {"Exception in the event loop", std::current_exception(), {}, {}});
         }
         if (timed) {
             const double took = std::chrono::duration<double>(clock::now() - start).count();
@@ -372,8 +378,8 @@ void LoopCore::close() {
     while (!ready_.empty()) {
         ready_.pop()->discard();
     }
-    for (TimerBase* t : timers_) {
-        t->release();
+    for (TimerEntry& e : timers_) {
+        e.timer->release();
     }
     timers_.clear();
     // Orphan the Tasks still pending. Unlink them all first: orphaning may destroy a Task.
@@ -388,7 +394,9 @@ void LoopCore::close() {
     }
 }
 
-void LoopCore::report(const ExceptionContext& ctx) noexcept { call_exception_handler(ctx); }
+void LoopCore::report(const ExceptionContext& ctx) noexcept {
+    call_exception_handler(ctx);
+}
 
 void LoopCore::call_exception_handler(const ExceptionContext& ctx) noexcept {
     if (!handler_) {
@@ -403,8 +411,8 @@ void LoopCore::call_exception_handler(const ExceptionContext& ctx) noexcept {
             handler_(self, ctx);
         }
     } catch (...) {
-        default_exception_handler({"Unhandled error in exception handler",
-                                   std::current_exception(), ctx.task, ctx.handle});
+        default_exception_handler({"Unhandled error in exception handler", std::current_exception(),
+                                   ctx.task, ctx.handle});
         default_exception_handler(ctx);
     }
 }

@@ -11,7 +11,9 @@
 
 namespace {
 
-eddy::Coro<int> leaf(int v) { co_return v; }
+eddy::Coro<int> leaf(int v) {
+    co_return v;
+}
 
 eddy::Coro<long> many_sync_awaits(int n) {
     long sum = 0;
@@ -33,10 +35,14 @@ eddy::Coro<void> thrower() {
     co_return;
 }
 
-eddy::Coro<std::unique_ptr<int>> move_only() { co_return std::make_unique<int>(7); }
+eddy::Coro<std::unique_ptr<int>> move_only() {
+    co_return std::make_unique<int>(7);
+}
 
 int global_value = 5;
-eddy::Coro<int&> ref_to_global() { co_return global_value; }
+eddy::Coro<int&> ref_to_global() {
+    co_return global_value;
+}
 
 } // namespace
 
@@ -106,8 +112,9 @@ TEST_SUITE("future/coro") {
     TEST_CASE("a Coro that is never awaited destroys its frame without running") {
         eddy::test::Counted::alive = 0;
         {
-            auto c = [](eddy::test::Counted arg) -> eddy::Coro<int> { co_return arg.value; }(
-                eddy::test::Counted(3));
+            auto c = [](eddy::test::Counted arg) -> eddy::Coro<int> {
+                co_return arg.value;
+            }(eddy::test::Counted(3));
             CHECK(eddy::test::Counted::alive >= 1); // the parameter lives in the frame
         }
         CHECK(eddy::test::Counted::alive == 0);

@@ -73,8 +73,10 @@ TEST_SUITE("future/future") {
         auto loop = eddy::new_event_loop();
         auto fut = loop.create_future<int>();
         std::vector<std::string> log;
-        fut.add_done_callback([&](eddy::Future<int>& f) { log.push_back("a" + std::to_string(f.result())); });
-        fut.add_done_callback([&](eddy::Future<int>& f) { log.push_back("b" + std::to_string(f.result())); });
+        fut.add_done_callback(
+            [&](eddy::Future<int>& f) { log.push_back("a" + std::to_string(f.result())); });
+        fut.add_done_callback(
+            [&](eddy::Future<int>& f) { log.push_back("b" + std::to_string(f.result())); });
         fut.set_result(1);
         CHECK(log.empty()); // scheduled with call_soon, as asyncio does
         loop.run_until_complete(fut);

@@ -58,7 +58,8 @@ TEST_SUITE("future/task") {
         auto task = loop.create_task(value_after(1ms, 5));
         eddy::Future<int> as_future = task;
         std::string seen;
-        task.add_done_callback([&](eddy::Task<int>& t) { seen = t.get_name() + "=" + std::to_string(t.result()); });
+        task.add_done_callback(
+            [&](eddy::Task<int>& t) { seen = t.get_name() + "=" + std::to_string(t.result()); });
         auto awaiter = [](eddy::Future<int> f) -> eddy::Coro<int> { co_return co_await f * 2; };
         CHECK(loop.run_until_complete(awaiter(as_future)) == 10);
         loop.run_until_complete(value_after(0ms, 0));
@@ -134,8 +135,8 @@ TEST_SUITE("future/task") {
         auto loop = eddy::new_event_loop();
         auto self_cancel = []() -> eddy::Coro<int> {
             auto me = eddy::current_task();
-            me.cancel();       // not waiting on anything: delivered at the next suspension
-            me.uncancel();     // ...unless withdrawn first
+            me.cancel();   // not waiting on anything: delivered at the next suspension
+            me.uncancel(); // ...unless withdrawn first
             co_await eddy::yield_now();
             co_return 3;
         };
@@ -261,7 +262,9 @@ TEST_SUITE("future/task") {
         eddy::test::Counted::alive = 0;
         {
             auto loop = eddy::new_event_loop();
-            auto make = []() -> eddy::Coro<eddy::test::Counted> { co_return eddy::test::Counted(2); };
+            auto make = []() -> eddy::Coro<eddy::test::Counted> {
+                co_return eddy::test::Counted(2);
+            };
             auto t = loop.create_task(make());
             CHECK(loop.run_until_complete(t).value == 2);
         }

@@ -36,7 +36,8 @@ TEST_SUITE("scheduler/event_loop") {
         CHECK(calls == 0);
     }
 
-    TEST_CASE("stop from a callback lets the current batch finish; new callbacks wait for the next run") {
+    TEST_CASE(
+        "stop from a callback lets the current batch finish; new callbacks wait for the next run") {
         auto loop = eddy::new_event_loop();
         std::vector<std::string> log;
         loop.call_soon([&] {
@@ -219,10 +220,12 @@ TEST_SUITE("scheduler/event_loop") {
         loop.call_soon([&] {
             poster = std::thread([&loop, &got] {
                 std::this_thread::sleep_for(20ms); // long enough for the loop to park
-                loop.call_soon_threadsafe([&loop, &got](int v) {
-                    got = v;
-                    loop.stop();
-                }, 5);
+                loop.call_soon_threadsafe(
+                    [&loop, &got](int v) {
+                        got = v;
+                        loop.stop();
+                    },
+                    5);
             });
         });
         loop.run_forever();
@@ -235,8 +238,7 @@ TEST_SUITE("scheduler/event_loop") {
         const double a = loop.time();
         const double b = loop.time();
         CHECK(b >= a);
-        const double from_tp =
-            std::chrono::duration<double>(loop.now().time_since_epoch()).count();
+        const double from_tp = std::chrono::duration<double>(loop.now().time_since_epoch()).count();
         CHECK(from_tp >= b);
         CHECK(from_tp - b < 1.0);
     }

@@ -45,9 +45,8 @@ TEST_SUITE("scheduler/exception_handler") {
     TEST_CASE("the handler receives the loop; an empty handler restores the default") {
         auto loop = eddy::new_event_loop();
         bool got_loop = false;
-        loop.set_exception_handler([&](eddy::EventLoop& l, const eddy::ExceptionContext&) {
-            got_loop = l == loop;
-        });
+        loop.set_exception_handler(
+            [&](eddy::EventLoop& l, const eddy::ExceptionContext&) { got_loop = l == loop; });
         CHECK(static_cast<bool>(loop.get_exception_handler()));
         loop.call_exception_handler({"custom report", nullptr, {}, {}});
         CHECK(got_loop);

@@ -69,7 +69,8 @@ TEST_SUITE("scheduler/handle") {
         int expected = 0;
         for (int i = 0; i < 20000; ++i) {
             const double delay = static_cast<double>(rng() % 1000) / 100000.0; // 0..10 ms
-            handles.push_back(loop.call_later(delay, [&fired, &loop] { fired.push_back(loop.time()); }));
+            handles.push_back(
+                loop.call_later(delay, [&fired, &loop] { fired.push_back(loop.time()); }));
         }
         for (std::size_t i = 0; i < handles.size(); ++i) {
             if (i % 4 != 0) {

@@ -81,7 +81,9 @@ TEST_SUITE("scheduler/run") {
         std::string reported;
         auto main_coro = [&]() -> eddy::Coro<void> {
             eddy::get_running_loop().set_exception_handler(
-                [&](eddy::EventLoop&, const eddy::ExceptionContext& ctx) { reported = ctx.message; });
+                [&](eddy::EventLoop&, const eddy::ExceptionContext& ctx) {
+                    reported = ctx.message;
+                });
             eddy::create_task([]() -> eddy::Coro<void> {
                 try {
                     co_await eddy::sleep(10s);
@@ -113,7 +115,9 @@ TEST_SUITE("scheduler/run") {
     }
 
     TEST_CASE("run with Config{.debug = true} runs the loop in debug mode") {
-        auto main_coro = []() -> eddy::Coro<bool> { co_return eddy::get_running_loop().get_debug(); };
+        auto main_coro = []() -> eddy::Coro<bool> {
+            co_return eddy::get_running_loop().get_debug();
+        };
         CHECK(eddy::run(main_coro(), eddy::Config{.debug = true}));
     }
 }

@@ -26,7 +26,8 @@ TEST_SUITE("scheduler/sleep") {
     TEST_CASE("sleep(0) and yield_now let the other ready tasks run once") {
         auto loop = eddy::new_event_loop();
         std::vector<std::string> log;
-        auto worker = [](std::vector<std::string>& l, std::string name, bool use_sleep) -> eddy::Coro<void> {
+        auto worker = [](std::vector<std::string>& l, std::string name,
+                         bool use_sleep) -> eddy::Coro<void> {
             for (int i = 0; i < 3; ++i) {
                 l.push_back(name + std::to_string(i));
                 if (use_sleep) {

@@ -180,6 +180,16 @@ eddy::Coro<std::string> cancellable_download(Log& log) {
     co_return "file";
 }
 
+/// Catches the cancellation, cleans up, and returns normally: asyncio lets a task do that.
+eddy::Coro<std::string> cleans_up_when_cancelled() {
+    try {
+        co_await eddy::sleep(50ms);
+    } catch (const eddy::CancelledError&) {
+        co_return "cleaned up";
+    }
+    co_return "finished";
+}
+
 // --- 3. and 4. do_some_work ------------------------------------------------------------------
 
 // async def do_some_work(x):
@@ -224,7 +234,9 @@ eddy::Coro<long long> gather_many(int n, std::size_t& pending_at_once) {
     co_return sum;
 }
 
-eddy::Coro<int> forty_two() { co_return 42; }
+eddy::Coro<int> forty_two() {
+    co_return 42;
+}
 
 eddy::Coro<int> throws_value_error() {
     co_await eddy::yield_now();
@@ -245,9 +257,13 @@ eddy::Coro<std::string> awaits_everything(eddy::Future<int> fut) {
     co_return std::to_string(from_future) + " " + std::to_string(from_coroutine) + " " + error;
 }
 
+eddy::Coro<std::string> awaits_task(eddy::Task<std::string> other) {
+    co_return co_await other;
+}
+
 eddy::Coro<bool> runs_on(eddy::EventLoop expected) {
     co_await eddy::yield_now();
-    co_return eddy::get_running_loop() == expected && eddy::get_event_loop() == expected;
+    co_return eddy::get_running_loop() == expected&& eddy::get_event_loop() == expected;
 }
 
 // --- 5. "Asyncio" overview ---------------------------------------------------------------------
@@ -266,7 +282,7 @@ eddy::Coro<void> stopper(eddy::EventLoop loop, Log& log) {
 }
 
 eddy::Coro<void> long_worker(Log& log) {
-    co_await eddy::sleep(30ms);
+    co_await eddy::sleep(40ms);
     log.push_back("long worker done");
 }
 
@@ -584,8 +600,8 @@ TEST_SUITE("scheduler/tutorials") {
         loop.run_forever();
         CHECK_FALSE(dog.fired());
         CHECK(log == Log{"20 ms", "30 ms"});
-        INFO("20 ms timer after " << std::chrono::duration<double, std::milli>(ran_20 - scheduled).count()
-                                  << " ms");
+        INFO("20 ms timer after "
+             << std::chrono::duration<double, std::milli>(ran_20 - scheduled).count() << " ms");
         CHECK(ran_20 - scheduled >= 20ms);
         CHECK(ran_30 - scheduled >= 30ms);
     }
@@ -659,9 +675,8 @@ TEST_SUITE("scheduler/tutorials") {
         Log log;
         eddy::Task<std::string> task = loop.create_task(cancellable_download(log));
         bool cancel_returned = false;
-        loop.call_later(5ms, [&task, &cancel_returned] {
-            cancel_returned = task.cancel("user gave up");
-        });
+        loop.call_later(
+            5ms, [&task, &cancel_returned] { cancel_returned = task.cancel("user gave up"); });
         const auto start = Clock::now();
         CHECK_THROWS_AS(loop.run_until_complete(task), eddy::CancelledError);
         const double took = ms_since(start);
@@ -679,6 +694,31 @@ TEST_SUITE("scheduler/tutorials") {
         // The 50 ms sleep was cut short.
         INFO("took " << took << " ms");
         CHECK(took < 45.0);
+    }
+
+    TEST_CASE("cancelling a task that awaits another task cancels both") {
+        eddy::EventLoop loop = eddy::new_event_loop();
+        Log log;
+        eddy::Task<std::string> inner = loop.create_task(cancellable_download(log));
+        eddy::Task<std::string> outer = loop.create_task(awaits_task(inner));
+        loop.call_later(5ms, [&outer] { outer.cancel("stop it"); });
+        const auto start = Clock::now();
+        CHECK_THROWS_AS(loop.run_until_complete(outer), eddy::CancelledError);
+        const double took = ms_since(start);
+        CHECK(outer.cancelled());
+        CHECK(inner.cancelled());
+        CHECK(log == Log{"downloading", "cancelled: stop it"});
+        INFO("took " << took << " ms");
+        CHECK(took < 45.0);
+    }
+
+    TEST_CASE("a cancelled task may catch CancelledError and finish normally") {
+        eddy::EventLoop loop = eddy::new_event_loop();
+        eddy::Task<std::string> task = loop.create_task(cleans_up_when_cancelled());
+        loop.call_later(2ms, [&task] { task.cancel(); });
+        CHECK(loop.run_until_complete(task) == "cleaned up");
+        CHECK_FALSE(task.cancelled());
+        CHECK(task.cancelling() == 1);
     }
 
     TEST_CASE("a task cancelled before its first step never runs its body") {
@@ -773,12 +813,12 @@ TEST_SUITE("scheduler/tutorials") {
         loop.run_until_complete(futu);
         CHECK(log == Log{"Waiting: 3", "Done"});
 
-        // A callback added to a future that is already done is scheduled at once (runs on the
-        // loop's next turn), as asyncio's call_soon.
+        // A callback added to a future that is already done is scheduled at once, as asyncio's
+        // call_soon: it runs when the loop next runs, ahead of what is queued after it.
         futu.add_done_callback([&log](eddy::Task<std::string>&) { log.push_back("late"); });
         CHECK(log == Log{"Waiting: 3", "Done"});
         loop.run_until_complete(do_some_work(0, log));
-        CHECK(log == Log{"Waiting: 3", "Done", "Waiting: 0", "late"});
+        CHECK(log == Log{"Waiting: 3", "Done", "late", "Waiting: 0"});
     }
 
     TEST_CASE("get_event_loop returns the same loop every time, creating it when there is none") {
@@ -858,7 +898,8 @@ TEST_SUITE("scheduler/tutorials") {
         eddy::Coro<std::string> coroutine = do_some_work(2, log);
         eddy::EventLoop& loop = eddy::get_event_loop();
         eddy::Task<std::string> task = loop.create_task(std::move(coroutine));
-        CHECK_FALSE(task.done()); // print(task): <Task pending ...>
+        CHECK_FALSE(task.done()); // print(task): <Task pending name='Task-1' ...>
+        CHECK(task.get_name().rfind("Task-", 0) == 0);
         eddy::Future<std::string>& as_future = task;
         loop.run_until_complete(task);
         CHECK(task.done()); // <Task finished ... result='Done after 2s'>
@@ -917,8 +958,14 @@ TEST_SUITE("scheduler/tutorials") {
         CHECK(log == Log{"stopping"});
         CHECK(stopping.done());
         CHECK_FALSE(worker.done()); // halted, not lost
+        // run_until_complete stopped before its future is done says so, as asyncio does.
+        eddy::Task<void> stopping_again = loop.create_task(stopper(loop, log));
+        CHECK_THROWS_WITH_AS(loop.run_until_complete(worker),
+                             "Event loop stopped before Future completed.", eddy::RuntimeError);
+        CHECK(stopping_again.done());
+        CHECK_FALSE(worker.done());
         loop.run_until_complete(worker);
-        CHECK(log == Log{"stopping", "long worker done"});
+        CHECK(log == Log{"stopping", "stopping", "long worker done"});
     }
 
     TEST_CASE("sleep(0) and yield_now let the other ready task run between steps") {
@@ -982,7 +1029,8 @@ TEST_SUITE("scheduler/tutorials") {
         CHECK(late_put.done());
     }
 
-    TEST_CASE("debug mode reports slow callbacks and task steps as 'Executing ... took X seconds'") {
+    TEST_CASE(
+        "debug mode reports slow callbacks and task steps as 'Executing ... took X seconds'") {
         eddy::EventLoop loop = eddy::new_event_loop();
         CHECK_FALSE(loop.get_debug());
         loop.set_debug(true); // loop.set_debug(True)
@@ -993,7 +1041,7 @@ TEST_SUITE("scheduler/tutorials") {
         eddy::test::ReportLog log(loop);
 
         loop.call_soon([] { std::this_thread::sleep_for(40ms); }); // slow
-        loop.call_soon([] {});                                    // fast: not reported
+        loop.call_soon([] {});                                     // fast: not reported
         loop.run_until_complete(
             loop.create_task(blocking_step(40ms), {.name = "blocker"})); // a slow step
 
@@ -1122,11 +1170,10 @@ TEST_SUITE("scheduler/tutorials") {
         eddy::Task<void> pending;
         {
             eddy::EventLoop loop = eddy::new_event_loop();
-            loop.set_exception_handler(
-                [&](eddy::EventLoop&, const eddy::ExceptionContext& ctx) {
-                    orphan_report = ctx;
-                    handler_ran = true;
-                });
+            loop.set_exception_handler([&](eddy::EventLoop&, const eddy::ExceptionContext& ctx) {
+                orphan_report = ctx;
+                handler_ran = true;
+            });
             eddy::EventLoop copy = loop;
             // loop.x() and loop->x() both work, on the same loop.
             copy->call_soon([&log] { log.push_back("via ->"); });

@@ -99,7 +99,8 @@ TEST_SUITE("stress/threadsafe") {
                     std::this_thread::yield();
                 }
                 if (rng() % 8 == 0) {
-                    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 100)); // let it park
+                    std::this_thread::sleep_for(
+                        std::chrono::microseconds(rng() % 100)); // let it park
                 }
             }
             loop.call_soon_threadsafe([&] { loop.stop(); });
@@ -164,9 +165,8 @@ TEST_SUITE("stress/threadsafe") {
         auto dog = watchdog(loop, timed_out);
         for (int r = 0; r < rounds; ++r) {
             auto fut = loop.create_future<int>();
-            auto task = loop.create_task([](eddy::Future<int> f) -> eddy::Coro<int> {
-                co_return co_await f;
-            }(fut));
+            auto task = loop.create_task(
+                [](eddy::Future<int> f) -> eddy::Coro<int> { co_return co_await f; }(fut));
             loop.run_until_complete(eddy::sleep(0s)); // the task now waits on fut
             eddy::test::StartBarrier go(2);
             std::thread setter([&] {

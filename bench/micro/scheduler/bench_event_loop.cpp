@@ -40,7 +40,9 @@ constexpr std::int64_t batch = 100'000;
 /// Number of Tasks in yield_1000_tasks.
 constexpr std::int64_t yielders = 1'000;
 
-std::size_t to_size(std::int64_t n) { return static_cast<std::size_t>(n); }
+std::size_t to_size(std::int64_t n) {
+    return static_cast<std::size_t>(n);
+}
 
 /// Marks the benchmark failed if a batch did not do exactly `expected` items, so a broken
 /// loop cannot pass off a short batch as a fast one.
@@ -205,7 +207,9 @@ void future_pingpong(benchmark::State& state) {
 
 // --- (d) task spawn + await ----------------------------------------------------------------
 
-eddy::Coro<void> empty() { co_return; }
+eddy::Coro<void> empty() {
+    co_return;
+}
 
 eddy::Coro<std::int64_t> spawn_all(eddy::EventLoop& loop, std::int64_t n) {
     std::vector<eddy::Task<void>> tasks;

@@ -7,4 +7,6 @@ eddy::Coro<int> answer() {
     co_return 42;
 }
 
-int main() { std::printf("consumer: %d\n", eddy::run(answer())); }
+int main() {
+    std::printf("consumer: %d\n", eddy::run(answer()));
+}

@@ -31,9 +31,7 @@ class CoroPromise;
 template <class T>
 class CoroPromiseValue : public TaskBase, public ValueSlot<T> {
 public:
-    [[nodiscard]] void* value_slot() noexcept override {
-        return static_cast<ValueSlot<T>*>(this);
-    }
+    [[nodiscard]] void* value_slot() noexcept override { return static_cast<ValueSlot<T>*>(this); }
     template <class U = T>
     void return_value(U&& v) {
         this->emplace(std::forward<U>(v));

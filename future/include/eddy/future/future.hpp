@@ -119,7 +119,8 @@ public:
         }
     }
     Future(Future&& other) noexcept
-        : state_(std::exchange(other.state_, nullptr)), slot_(std::exchange(other.slot_, nullptr)) {}
+        : state_(std::exchange(other.state_, nullptr)), slot_(std::exchange(other.slot_, nullptr)) {
+    }
     Future& operator=(Future other) noexcept {
         std::swap(state_, other.state_);
         std::swap(slot_, other.slot_);

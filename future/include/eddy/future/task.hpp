@@ -24,8 +24,9 @@ namespace eddy {
 
 /// Options for `create_task`.
 struct TaskOptions {
-    std::string name;    ///< asyncio's `name=`; "Task-N" when empty
-    bool pinned = false; ///< keep the Task on the loop that created it (always true on a standalone loop)
+    std::string name; ///< asyncio's `name=`; "Task-N" when empty
+    bool pinned =
+        false; ///< keep the Task on the loop that created it (always true on a standalone loop)
 };
 
 template <class T = void>
@@ -36,8 +37,8 @@ public:
 
     /// Any Task seen as `Task<void>` (what `all_tasks()` and `current_task()` return).
     template <class U>
-        requires std::is_void_v<T> && (!std::is_void_v<U>)
-    Task(const Task<U>& other) noexcept // NOLINT(google-explicit-constructor)
+    requires std::is_void_v<T> &&(!std::is_void_v<U>)
+        Task(const Task<U>& other) noexcept // NOLINT(google-explicit-constructor)
         : Task(base(other)) {}
 
     [[nodiscard]] std::string get_name() const { return base()->get_name(); }
@@ -81,7 +82,9 @@ private:
 };
 
 /// The Task running on this thread now, or an empty handle (asyncio's `current_task()`).
-inline Task<> current_task() noexcept { return Task<>(detail::current_task); }
+inline Task<> current_task() noexcept {
+    return Task<>(detail::current_task);
+}
 
 namespace detail {
 
@@ -94,7 +97,7 @@ Task<T> spawn_task(Scheduler* loop, Coro<T>&& coro, std::string name) {
     }
     CoroPromise<T>& p = h.promise();
     p.make_task();
-    Task<T> task(&p);   // the caller's handle
+    Task<T> task(&p);               // the caller's handle
     p.start(loop, std::move(name)); // the loop's "alive" reference is the initial one
     return task;
 }

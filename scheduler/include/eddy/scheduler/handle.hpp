@@ -64,8 +64,8 @@ public:
     bool cancel() noexcept override;
 
     clock::time_point when_{};
-    std::uint64_t seq_ = 0;     // insertion order: equal deadlines fire FIFO
-    LoopCore* loop_ = nullptr;  // counts cancelled timers for the heap's clean-up
+    std::uint64_t seq_ = 0;    // insertion order: equal deadlines fire FIFO
+    LoopCore* loop_ = nullptr; // counts cancelled timers for the heap's clean-up
 };
 
 template <class Base, class F>

@@ -29,7 +29,9 @@ struct YieldAwaiter {
 };
 
 /// `co_await eddy::yield_now();`
-inline YieldAwaiter yield_now() noexcept { return {}; }
+inline YieldAwaiter yield_now() noexcept {
+    return {};
+}
 
 namespace detail {
 Coro<void> sleep_for(EventLoop::clock::duration d);
@@ -41,7 +43,9 @@ Coro<void> sleep(std::chrono::duration<Rep, Period> d) {
     return detail::sleep_for(std::chrono::ceil<EventLoop::clock::duration>(d));
 }
 /// `sleep` with the delay in seconds, as asyncio takes it.
-inline Coro<void> sleep(double seconds) { return sleep(std::chrono::duration<double>(seconds)); }
+inline Coro<void> sleep(double seconds) {
+    return sleep(std::chrono::duration<double>(seconds));
+}
 
 /// asyncio's `sleep(delay, result)`: sleeps, then returns `result`.
 template <class Rep, class Period, class T>

@@ -198,9 +198,7 @@ template <class T>
 class FutureState final : public FutureStateBase, public ValueSlot<T> {
 public:
     explicit FutureState(Scheduler* loop) noexcept : FutureStateBase(loop, false) {}
-    [[nodiscard]] void* value_slot() noexcept override {
-        return static_cast<ValueSlot<T>*>(this);
-    }
+    [[nodiscard]] void* value_slot() noexcept override { return static_cast<ValueSlot<T>*>(this); }
 
 private:
     ~FutureState() override = default;

@@ -93,13 +93,13 @@ private:
 
     /// See the design block. Written with CAS by wakers (any thread) and by the runner.
     std::atomic<std::uint32_t> run_state_{st_idle};
-    bool completed_ = false;                   // runner's thread only
-    bool must_cancel_ = false;                 // guarded
-    std::uint32_t num_cancels_requested_ = 0;  // guarded
-    FutureStateBase* waiting_on_ = nullptr;    // guarded
+    bool completed_ = false;                  // runner's thread only
+    bool must_cancel_ = false;                // guarded
+    std::uint32_t num_cancels_requested_ = 0; // guarded
+    FutureStateBase* waiting_on_ = nullptr;   // guarded
     std::uint64_t id_;
-    std::unique_ptr<std::string> name_;        // guarded; null until named
-    std::unique_ptr<std::string> cancel_msg_;  // guarded
+    std::unique_ptr<std::string> name_;       // guarded; null until named
+    std::unique_ptr<std::string> cancel_msg_; // guarded
 };
 
 } // namespace eddy::detail

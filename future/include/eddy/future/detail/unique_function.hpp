@@ -24,31 +24,29 @@ class UniqueFunction<R(Args...)> {
     };
 
     template <class F>
-    static constexpr bool fits_inline =
-        sizeof(F) <= inline_size && alignof(F) <= alignof(void*) &&
-        std::is_nothrow_move_constructible_v<F>;
+    static constexpr bool
+        fits_inline = sizeof(F) <= inline_size &&
+                      alignof(F) <= alignof(void*) && std::is_nothrow_move_constructible_v<F>;
 
     template <class F>
     static const Ops* ops_for() noexcept {
         if constexpr (fits_inline<F>) {
-            static constexpr Ops ops{
-                [](void* self, Args&&... args) -> R {
-                    return (*static_cast<F*>(self))(std::forward<Args>(args)...);
-                },
-                [](void* from, void* to) noexcept {
-                    ::new (to) F(std::move(*static_cast<F*>(from)));
-                    static_cast<F*>(from)->~F();
-                },
-                [](void* self) noexcept { static_cast<F*>(self)->~F(); }};
+            static constexpr Ops ops{[](void* self, Args&&... args) -> R {
+                                         return (*static_cast<F*>(self))(
+                                             std::forward<Args>(args)...);
+                                     },
+                                     [](void* from, void* to) noexcept {
+                                         ::new (to) F(std::move(*static_cast<F*>(from)));
+                                         static_cast<F*>(from)->~F();
+                                     },
+                                     [](void* self) noexcept { static_cast<F*>(self)->~F(); }};
             return &ops;
         } else {
             static constexpr Ops ops{
                 [](void* self, Args&&... args) -> R {
                     return (**static_cast<F**>(self))(std::forward<Args>(args)...);
                 },
-                [](void* from, void* to) noexcept {
-                    ::new (to) F*(*static_cast<F**>(from));
-                },
+                [](void* from, void* to) noexcept { ::new (to) F*(*static_cast<F**>(from)); },
                 [](void* self) noexcept { delete *static_cast<F**>(self); }};
             return &ops;
         }
@@ -61,7 +59,8 @@ public:
     template <class F, class D = std::decay_t<F>,
               class = std::enable_if_t<!std::is_same_v<D, UniqueFunction> &&
                                        std::is_invocable_r_v<R, D&, Args...>>>
-    UniqueFunction(F&& f) { // NOLINT(google-explicit-constructor,bugprone-forwarding-reference-overload)
+    UniqueFunction(
+        F&& f) { // NOLINT(google-explicit-constructor,bugprone-forwarding-reference-overload)
         if constexpr (fits_inline<D>) {
             ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
         } else {

@@ -31,7 +31,9 @@ void row(const char* name, double count, double secs, const char* unit) {
     std::printf("  %-10s %12.0f %-14s (%.3f s)\n", name, count / secs, unit, secs);
 }
 
-eddy::Coro<void> empty() { co_return; }
+eddy::Coro<void> empty() {
+    co_return;
+}
 
 eddy::Coro<void> spawn_and_join(int n) {
     std::vector<eddy::Task<>> tasks;
@@ -70,9 +72,10 @@ eddy::Coro<void> ping_pong(int rounds) {
     for (int i = 0; i < rounds; ++i) {
         auto ping = loop.create_future<int>();
         auto pong = loop.create_future<int>();
-        auto responder = eddy::create_task([](eddy::Future<int> in, eddy::Future<int> out) -> eddy::Coro<void> {
-            out.set_result(co_await in + 1);
-        }(ping, pong));
+        auto responder =
+            eddy::create_task([](eddy::Future<int> in, eddy::Future<int> out) -> eddy::Coro<void> {
+                out.set_result(co_await in + 1);
+            }(ping, pong));
         ping.set_result(i);
         if (co_await pong != i + 1) {
             std::abort();
@@ -144,8 +147,9 @@ eddy::Coro<void> timers(int n) {
     }
     const double setup = seconds_since(start);
     co_await all_fired;
-    std::printf("  %-10s %d timers over 0..200 ms: wall %.3f s (setup %.3f s), mean lateness %.1f us\n", "timers",
-                n, seconds_since(start), setup, lateness / n);
+    std::printf(
+        "  %-10s %d timers over 0..200 ms: wall %.3f s (setup %.3f s), mean lateness %.1f us\n",
+        "timers", n, seconds_since(start), setup, lateness / n);
 }
 
 eddy::Coro<void> tour() {

@@ -175,9 +175,9 @@ std::size_t FutureStateBase::remove_callback(std::uint64_t id) {
     return 1;
 }
 
-void FutureStateBase::remove_node(CallbackNode* node) noexcept {
+bool FutureStateBase::remove_node(CallbackNode* node) noexcept {
     std::lock_guard guard(lock_);
-    unlink(head_, tail_, [node](CallbackNode* c) { return c == node; });
+    return unlink(head_, tail_, [node](CallbackNode* c) { return c == node; }) != nullptr;
 }
 
 void FutureStateBase::report_unretrieved(const char* what, const std::string& task_name) noexcept {

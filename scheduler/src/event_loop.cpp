@@ -51,19 +51,49 @@ void EventLoop::run_forever() {
     core_->run_forever(*running_handle);
 }
 
+namespace {
+/// The done-list node `run_until_complete` adds: when the future completes (on any loop or
+/// thread), it schedules `stop()` on the loop being run, as asyncio's done callback
+/// `call_soon(loop.stop)` does. Two references: the future's list (dropped by fire or drop)
+/// and `run_until_done` (dropped when it returns).
+class StopWhenDone final : public detail::CallbackNode {
+public:
+    explicit StopWhenDone(detail::LoopCore* core) noexcept : core_(core) { core_->add_ref(); }
+    void fire(detail::FutureStateBase& /*state*/) noexcept override {
+        core_->stop_soon();
+        release();
+    }
+    void drop() noexcept override { release(); }
+    void release() noexcept {
+        // acq_rel: the last owner deletes; see FutureStateBase::release.
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            core_->release();
+            delete this;
+        }
+    }
+
+private:
+    ~StopWhenDone() = default;
+    detail::LoopCore* core_;
+    std::atomic<int> refs_{2};
+};
+} // namespace
+
 void EventLoop::run_until_done(detail::FutureStateBase* state) {
     core_->check_can_run();
-    // asyncio: a done callback stops the loop (scheduled on the loop like any callback).
-    detail::LoopCore* core = core_;
-    const std::uint64_t id = state->add_callback(
-        detail::DoneCallback::make([core](detail::FutureStateBase&) { core->stop(); }));
-    try {
-        run_forever();
-    } catch (...) {
-        state->remove_callback(id);
-        throw;
-    }
-    state->remove_callback(id);
+    auto* stopper = new StopWhenDone(core_);
+    state->add_callback(stopper);
+    struct Cleanup {
+        detail::FutureStateBase* state;
+        StopWhenDone* stopper;
+        ~Cleanup() {
+            if (state->remove_node(stopper)) {
+                stopper->drop(); // never fired: the list's reference is ours to drop
+            }
+            stopper->release();
+        }
+    } cleanup{state, stopper};
+    run_forever();
     if (!state->done()) {
         throw RuntimeError("Event loop stopped before Future completed.");
     }

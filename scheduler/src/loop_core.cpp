@@ -63,6 +63,17 @@ std::string HandleBase::describe() const {
     return "callback " + demangle(type_name());
 }
 
+void TimerBase::bind(LoopCore* loop) noexcept {
+    loop->add_ref();
+    loop_ = loop;
+}
+
+TimerBase::~TimerBase() {
+    if (loop_ != nullptr) {
+        loop_->release();
+    }
+}
+
 bool TimerBase::cancel() noexcept {
     if (!HandleBase::cancel()) {
         return false;
@@ -192,9 +203,53 @@ void LoopCore::call_at(TimerBase* t) {
         t->release(); // the heap's reference; the caller's TimerHandle drops its own
         throw;
     }
+    if (is_running() && running_scheduler != this) {
+        // From another thread while the loop runs (not thread-safe in asyncio; debug mode
+        // refuses it above): hand the insertion to the loop's thread instead of racing on
+        // the heap.
+        auto insert = [this, t] { insert_timer(t); };
+        auto* h = new CallbackImpl<HandleBase, decltype(insert)>(std::move(insert));
+        if (!schedule(h)) {
+            h->release();
+            t->release();
+        }
+        return;
+    }
+    insert_timer(t);
+}
+
+void LoopCore::insert_timer(TimerBase* t) {
     t->seq_ = timer_seq_++;
     timers_.push_back(TimerEntry{t->when_, t->seq_, t});
     std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
+}
+
+void LoopCore::stop() noexcept {
+    stopping_.store(true, std::memory_order_relaxed);
+    if (running_scheduler == this) {
+        return; // the loop's own thread: it checks the flag at the end of this turn
+    }
+    // Another thread: the loop may be parked with nothing else to wake it. Same protocol as
+    // schedule(): parked_ is read under the lock the loop sets it under.
+    bool wake = false;
+    {
+        std::lock_guard guard(remote_mu_);
+        if (parked_ && !wake_pending_) {
+            wake_pending_ = true;
+            wake = true;
+        }
+    }
+    if (wake) {
+        poller_.wake();
+    }
+}
+
+void LoopCore::stop_soon() noexcept {
+    auto fn = [this] { stop(); };
+    auto* h = new CallbackImpl<HandleBase, decltype(fn)>(std::move(fn));
+    if (!schedule(h)) {
+        h->release();
+    }
 }
 
 void LoopCore::register_task(TaskBase* t) noexcept {
@@ -304,7 +359,9 @@ void LoopCore::run_once() {
 
     if (timeout.count() != 0) {
         std::lock_guard guard(remote_mu_);
-        if (!remote_.empty()) {
+        // stopping_ is checked again here: stop() from another thread sets it before taking
+        // this lock, so either we see it now or stop() sees parked_ and wakes us.
+        if (!remote_.empty() || stopping_.load(std::memory_order_relaxed)) {
             timeout = std::chrono::nanoseconds{0};
         } else {
             parked_ = true;

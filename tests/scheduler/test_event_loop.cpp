@@ -242,4 +242,35 @@ TEST_SUITE("scheduler/event_loop") {
         CHECK(from_tp >= b);
         CHECK(from_tp - b < 1.0);
     }
+
+    TEST_CASE("run_until_complete returns for a future that another loop completes") {
+        auto a = eddy::new_event_loop();
+        auto b = eddy::new_event_loop(); // never runs: the future's callbacks would wait forever
+        auto fut = b.create_future<int>();
+        bool timed_out = false;
+        auto dog = a.call_later(10s, [&] {
+            timed_out = true;
+            a.stop();
+        });
+        a.call_soon([fut]() mutable { fut.set_result(1); });
+        CHECK(a.run_until_complete(fut) == 1);
+        CHECK_FALSE(timed_out);
+    }
+
+    TEST_CASE("call_later from another thread while the loop runs is handed to the loop") {
+        auto loop = eddy::new_event_loop();
+        int fired = 0;
+        std::thread other;
+        loop.call_soon([&] {
+            other = std::thread([&] {
+                for (int i = 0; i < 100; ++i) {
+                    loop.call_later(1ms, [&fired] { ++fired; });
+                }
+                loop.call_later(20ms, [&] { loop.stop(); });
+            });
+        });
+        loop.run_forever();
+        other.join();
+        CHECK(fired == 100);
+    }
 }

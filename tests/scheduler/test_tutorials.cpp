@@ -1124,6 +1124,28 @@ TEST_SUITE("scheduler/tutorials") {
         CHECK(took < 1000.0);
     }
 
+    // asyncio's stop() is not thread-safe: from another thread the tutorials' way is
+    // call_soon_threadsafe(loop.stop), as the test above does. eddy's stop() may also be called
+    // from any thread directly: it wakes a parked loop.
+    TEST_CASE("stop() from another thread ends run_forever on a parked loop") {
+        eddy::EventLoop loop = eddy::new_event_loop();
+        Watchdog dog(loop, 200ms);
+        std::thread stopper_thread([&loop] {
+            while (!loop.is_running()) {
+                std::this_thread::yield();
+            }
+            std::this_thread::sleep_for(10ms); // long enough for the loop to park
+            loop.stop();
+        });
+        const auto start = Clock::now();
+        loop.run_forever();
+        stopper_thread.join();
+        const double took = ms_since(start);
+        INFO("took " << took << " ms");
+        CHECK_FALSE(dog.fired());
+        CHECK(took < 150.0);
+    }
+
     TEST_CASE("callbacks posted from several threads each keep their own thread's order") {
         eddy::EventLoop loop = eddy::new_event_loop();
         Watchdog dog(loop);
@@ -1190,6 +1212,18 @@ TEST_SUITE("scheduler/tutorials") {
         CHECK(orphan_report.task == "left behind");
         CHECK_FALSE(pending.done());
         CHECK(log == Log{"via ->", "via ."});
+    }
+
+    // asyncio's TimerHandle holds its loop, and cancelling it after close() is harmless; so is
+    // eddy's (a regression test: the handle once kept a dangling pointer to the loop).
+    TEST_CASE("a TimerHandle can still be cancelled after its loop is gone") {
+        eddy::TimerHandle timer;
+        {
+            eddy::EventLoop loop = eddy::new_event_loop();
+            timer = loop.call_later(1s, [] {});
+        } // the last handle: the loop closes and is freed
+        timer.cancel();
+        CHECK(timer.cancelled());
     }
 
     TEST_CASE("done callbacks and task wake-ups share one FIFO, in registration order") {

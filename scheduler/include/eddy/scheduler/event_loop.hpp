@@ -117,7 +117,7 @@ public:
     TimerHandle call_at(clock::time_point when, F&& f, A&&... args) {
         auto* t = make_handle<detail::TimerBase>(std::forward<F>(f), std::forward<A>(args)...);
         t->when_ = when;
-        t->loop_ = core_;
+        t->bind(core_);
         t->add_ref();
         TimerHandle handle(t);
         core_->call_at(t);
@@ -129,6 +129,7 @@ public:
     template <class T>
     Task<T> create_task(Coro<T> coro, TaskOptions options = {}) {
         core_->check_open();
+        core_->check_thread();
         return detail::spawn_task(core_, std::move(coro), std::move(options.name));
     }
 
@@ -173,7 +174,8 @@ public:
 
     /// Runs until `stop()` is called.
     void run_forever();
-    /// Stops the loop after the callbacks of the current turn (asyncio's `stop`).
+    /// Stops the loop after the callbacks of the current turn (asyncio's `stop`). May be called
+    /// from any thread: a parked loop is woken to see it.
     void stop() noexcept { core_->stop(); }
     /// Discards queued callbacks and timers and orphans pending Tasks. A closed loop refuses
     /// to run or to schedule. Throws RuntimeError if the loop is running.

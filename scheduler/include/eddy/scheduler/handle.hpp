@@ -62,10 +62,17 @@ class TimerBase : public HandleBase {
 public:
     using clock = std::chrono::steady_clock;
     bool cancel() noexcept override;
+    /// Binds the timer to `loop` (taking a reference: a TimerHandle may outlive the loop).
+    void bind(LoopCore* loop) noexcept;
 
     clock::time_point when_{};
-    std::uint64_t seq_ = 0;    // insertion order: equal deadlines fire FIFO
-    LoopCore* loop_ = nullptr; // counts cancelled timers for the heap's clean-up
+    std::uint64_t seq_ = 0; // insertion order: equal deadlines fire FIFO
+
+protected:
+    ~TimerBase() override;
+
+private:
+    LoopCore* loop_ = nullptr; // counts cancelled timers for the heap's clean-up (strong ref)
 };
 
 template <class Base, class F>

@@ -123,7 +123,8 @@ public:
     /// Removes the callback with this id; returns how many were removed (0 or 1).
     std::size_t remove_callback(std::uint64_t id);
     /// Unlinks `node` if it is still in the list (a waiter abandoned before completion).
-    void remove_node(CallbackNode* node) noexcept;
+    /// Returns false when it was not there (completion already took it, to fire it).
+    bool remove_node(CallbackNode* node) noexcept;
 
 protected:
     FutureStateBase(Scheduler* loop, bool is_task) noexcept;

@@ -120,7 +120,10 @@ public:
     void timer_cancelled() noexcept { cancelled_timers_.fetch_add(1, std::memory_order_relaxed); }
 
     void run_forever(EventLoop& self);
-    void stop() noexcept { stopping_.store(true, std::memory_order_relaxed); }
+    void stop() noexcept;
+    /// Schedules `stop()` to run as a callback (asyncio's `call_soon(loop.stop)`), from any
+    /// thread; a no-op on a closed loop.
+    void stop_soon() noexcept;
     void close();
     [[nodiscard]] bool is_running() const noexcept {
         return running_.load(std::memory_order_acquire);
@@ -148,11 +151,16 @@ public:
 
 private:
     void run_once();
+    void insert_timer(TimerBase* t);
     void drain_remote();
     void run_ready();
     void pop_cancelled_timers();
+
+public:
+    /// Debug mode: throws RuntimeError when called off the loop's thread while it runs.
     void check_thread() const;
 
+private:
     // Relaxed counts; see FutureStateBase::release for the decrement's acq_rel.
     std::atomic<std::uint32_t> refs_{1};      // futures, tasks, handles; user refs hold one too
     std::atomic<std::uint32_t> user_refs_{0}; // EventLoop objects

@@ -179,6 +179,9 @@ bool LoopCore::schedule(Runnable* r) noexcept {
             return false;
         }
         remote_.push(r);
+        // Release: pairs with the loop's acquire load in run_once. The entry itself is
+        // published by the mutex; the flag only tells the loop to come and take it.
+        remote_nonempty_.store(true, std::memory_order_release);
         // See the design block: the loop sets parked_ under this lock only after finding
         // remote_ empty, so reading it here cannot miss a loop that is about to block.
         if (parked_ && !wake_pending_) {
@@ -315,7 +318,14 @@ void LoopCore::run_forever(EventLoop& self) {
 
 void LoopCore::drain_remote() {
     std::lock_guard guard(remote_mu_);
+    take_remote_locked();
+}
+
+void LoopCore::take_remote_locked() noexcept {
     ready_.splice(remote_);
+    // Relaxed: written and read under remote_mu_ here; the lock-free read in run_once only
+    // decides whether to take the lock (a post it misses is taken on the next turn).
+    remote_nonempty_.store(false, std::memory_order_relaxed);
 }
 
 void LoopCore::pop_cancelled_timers() {
@@ -345,47 +355,60 @@ void LoopCore::pop_cancelled_timers() {
 }
 
 void LoopCore::run_once() {
-    pop_cancelled_timers();
-    drain_remote();
+    if (!timers_.empty()) {
+        pop_cancelled_timers();
+    }
 
-    std::chrono::nanoseconds timeout{-1};
     if (!ready_.empty() || stopping_.load(std::memory_order_relaxed)) {
-        timeout = std::chrono::nanoseconds{0};
-    } else if (!timers_.empty()) {
-        timeout = std::max(std::chrono::nanoseconds{0},
-                           std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               timers_.front().when - clock::now()));
-    }
-
-    if (timeout.count() != 0) {
-        std::lock_guard guard(remote_mu_);
-        // stopping_ is checked again here: stop() from another thread sets it before taking
-        // this lock, so either we see it now or stop() sees parked_ and wakes us.
-        if (!remote_.empty() || stopping_.load(std::memory_order_relaxed)) {
-            timeout = std::chrono::nanoseconds{0};
-        } else {
-            parked_ = true;
+        // Work is ready: no parking and, most turns, no system call. Take what other threads
+        // posted (the flag spares the lock when there is nothing), and poll without blocking
+        // only every poll_interval turns, for IO readiness. (The wake-up eventfd needs no
+        // draining here: it is written only while the loop is parked.)
+        if (remote_nonempty_.load(std::memory_order_acquire)) {
+            drain_remote();
         }
-    }
-    poller_.wait(timeout);
-    {
+        if (++turns_since_poll_ >= poll_interval) {
+            turns_since_poll_ = 0;
+            poller_.wait(std::chrono::nanoseconds{0});
+        }
+    } else {
+        std::chrono::nanoseconds timeout{-1};
+        if (!timers_.empty()) {
+            timeout = std::max(std::chrono::nanoseconds{0},
+                               std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   timers_.front().when - clock::now()));
+        }
+        if (timeout.count() != 0) {
+            std::lock_guard guard(remote_mu_);
+            // stopping_ is checked again here: stop() from another thread sets it before
+            // taking this lock, so either we see it now or stop() sees parked_ and wakes us.
+            if (!remote_.empty() || stopping_.load(std::memory_order_relaxed)) {
+                timeout = std::chrono::nanoseconds{0};
+            } else {
+                parked_ = true;
+            }
+        }
+        poller_.wait(timeout);
+        turns_since_poll_ = 0;
         std::lock_guard guard(remote_mu_);
         parked_ = false;
         wake_pending_ = false;
-        ready_.splice(remote_);
+        take_remote_locked();
     }
 
     // Due timers join the ready queue in deadline order.
-    const auto now = clock::now();
-    while (!timers_.empty() && timers_.front().when <= now) {
-        std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-        TimerBase* t = timers_.back().timer;
-        timers_.pop_back();
-        if (t->cancelled()) {
-            cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
-            t->release();
-        } else {
-            ready_.push(t); // the heap's reference moves to the queue
+    if (!timers_.empty()) {
+        const auto now = clock::now();
+        while (!timers_.empty() && timers_.front().when <= now) {
+            std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
+            TimerBase* t = timers_.back().timer;
+            timers_.pop_back();
+            if (t->cancelled()) {
+                cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
+                t->release();
+            } else {
+                ready_.push(t); // the heap's reference moves to the queue
+            }
         }
     }
 
@@ -430,7 +453,7 @@ void LoopCore::close() {
     {
         std::lock_guard guard(remote_mu_);
         remote_closed_ = true;
-        ready_.splice(remote_);
+        take_remote_locked();
     }
     while (!ready_.empty()) {
         ready_.pop()->discard();

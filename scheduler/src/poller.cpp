@@ -49,7 +49,8 @@ Poller::~Poller() {
 }
 
 int Poller::wait(std::chrono::nanoseconds timeout) {
-    std::array<epoll_event, 64> events{};
+    std::array<epoll_event, 64>
+        events; // NOLINT(cppcoreguidelines-pro-type-member-init): filled by the kernel
     int n = 0;
     if (timeout.count() >= 0 && have_pwait2.load(std::memory_order_relaxed)) {
         const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);

@@ -66,8 +66,7 @@ public:
     decltype(auto) await_resume() {
         if (suspended_) {
             suspended_ = false;
-            task_->end_wait();
-            task_->deliver_cancellation();
+            task_->end_wait(); // throws CancelledError when a cancellation is pending
         }
         state_->check_result();
         if constexpr (std::is_void_v<T>) {

@@ -127,10 +127,10 @@ public:
     // --- tasks and futures -----------------------------------------------------------------
     /// Wraps `coro` in a Task and schedules its first step (asyncio's `loop.create_task`).
     template <class T>
-    Task<T> create_task(Coro<T> coro, TaskOptions options = {}) {
+    Task<T> create_task(Coro<T> coro, const TaskOptions& options = {}) {
         core_->check_open();
         core_->check_thread();
-        return detail::spawn_task(core_, std::move(coro), std::move(options.name));
+        return detail::spawn_task(core_, std::move(coro), options.name);
     }
 
     /// A new pending Future bound to this loop.
@@ -256,8 +256,8 @@ void set_event_loop(std::nullptr_t);
 
 /// `asyncio.create_task(coro, name=)`: a Task on the running loop.
 template <class T>
-Task<T> create_task(Coro<T> coro, TaskOptions options = {}) {
-    return get_running_loop().create_task(std::move(coro), std::move(options));
+Task<T> create_task(Coro<T> coro, const TaskOptions& options = {}) {
+    return get_running_loop().create_task(std::move(coro), options);
 }
 
 /// `asyncio.ensure_future`: a Coro becomes a Task on the current loop; a Future stays itself.

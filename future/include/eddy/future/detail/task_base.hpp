@@ -43,7 +43,7 @@ public:
     enum RunState : std::uint32_t { st_idle, st_scheduled, st_running, st_notified, st_done };
 
     /// Binds the Task to `loop`, registers it, and queues its first step.
-    void start(Scheduler* loop, std::string name);
+    void start(Scheduler* loop, const std::string& name);
 
     // Runnable
     void run() override;
@@ -67,9 +67,15 @@ public:
     /// The Task suspends in `h` until `fut` completes. Delivers a pending cancellation to
     /// `fut` (asyncio cancels the future a cancelled Task yields on).
     void begin_wait(FutureStateBase* fut, std::coroutine_handle<> h);
-    void end_wait() noexcept;
+    /// The wait begun by `begin_wait` is over; throws CancelledError if a cancellation is
+    /// pending (and clears it).
+    void end_wait();
     /// Throws CancelledError if a cancellation is pending (and clears it).
-    void deliver_cancellation();
+    void deliver_cancellation() {
+        if (must_cancel_.load(std::memory_order_relaxed)) {
+            deliver_cancellation_slow();
+        }
+    }
     /// The Task suspends in `h` and is queued again at once (`yield_now`).
     void yield_from(std::coroutine_handle<> h) noexcept;
 
@@ -90,11 +96,15 @@ protected:
 
 private:
     void after_step() noexcept;
+    void deliver_cancellation_slow();
 
     /// See the design block. Written with CAS by wakers (any thread) and by the runner.
     std::atomic<std::uint32_t> run_state_{st_idle};
-    bool completed_ = false;                  // runner's thread only
-    bool must_cancel_ = false;                // guarded
+    bool completed_ = false; // runner's thread only
+    /// Guarded for writes; also read without the lock (relaxed) as a fast "nothing to
+    /// deliver" check at every suspension point. A cancel from another thread that the fast
+    /// check misses is delivered at the Task's next suspension point.
+    std::atomic<bool> must_cancel_{false};
     std::uint32_t num_cancels_requested_ = 0; // guarded
     FutureStateBase* waiting_on_ = nullptr;   // guarded
     std::uint64_t id_;

@@ -23,10 +23,13 @@
 ///   (the poster sees `parked_` and wakes the poller; an eventfd write made before `epoll_wait`
 ///   starts still makes it return). So no post is left waiting while the loop sleeps, and the
 ///   hot path (loop running) makes no system call.
-/// * Turn. Drain `remote_`; compute the timeout (0 when something is ready or the loop is
-///   stopping; else until the first timer; else none); poll; drain again; move due timers to
-///   `ready_`; run exactly the entries that are in `ready_` now (new ones wait for the next
-///   turn, so a callback that re-schedules itself cannot starve timers or IO).
+/// * Turn. When something is ready (or the loop is stopping): take `remote_` if its flag says
+///   it has entries, and poll IO without blocking only every `poll_interval` turns, so a busy
+///   loop makes no system call per turn. Otherwise park: block in the poller until the first
+///   timer (or a wake-up), then take `remote_`. Then move due timers to `ready_` (the clock is
+///   read only when timers exist) and run exactly the entries that are in `ready_` now (new
+///   ones wait for the next turn, so a callback that re-schedules itself cannot starve timers
+///   or IO).
 /// * Shutdown. `close()` refuses new posts, discards queued callbacks and timers, and orphans
 ///   pending Tasks (reported as "Task was destroyed but it is pending!").
 
@@ -153,6 +156,7 @@ private:
     void run_once();
     void insert_timer(TimerBase* t);
     void drain_remote();
+    void take_remote_locked() noexcept;
     void run_ready();
     void pop_cancelled_timers();
 
@@ -172,6 +176,13 @@ private:
     bool parked_ = false;        // guarded: the loop is (about to be) blocked in the poller
     bool wake_pending_ = false;  // guarded: an eventfd write is on its way
     bool remote_closed_ = false; // guarded
+    /// True while `remote_` may hold entries: set by posters (under the lock), cleared by the
+    /// loop (under the lock), read by the loop without the lock to skip it on busy turns.
+    std::atomic<bool> remote_nonempty_{false};
+
+    /// While work is ready the loop polls IO without blocking once every this many turns.
+    static constexpr unsigned poll_interval = 61;
+    unsigned turns_since_poll_ = 0; // loop thread only
 
     /// A heap entry carries its deadline, so sifting compares contiguous memory instead of
     /// chasing a pointer per comparison (a large heap of pointers is a cache miss per level).

@@ -9,6 +9,10 @@ target_compile_options(eddy_warnings INTERFACE
   $<$<BOOL:${EDDY_WERROR}>:-Werror>)
 
 add_library(eddy_sanitizers INTERFACE)
+if(NOT EDDY_SANITIZE STREQUAL "")
+  # Recycled blocks would hide use-after-free from the sanitizers: use the global allocator.
+  target_compile_definitions(eddy_sanitizers INTERFACE EDDY_NO_POOL)
+endif()
 if(EDDY_SANITIZE STREQUAL "address")
   target_compile_options(eddy_sanitizers INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)

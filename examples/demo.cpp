@@ -56,6 +56,7 @@ eddy::Coro<void> yielder(int times) {
 
 eddy::Coro<void> yields(int tasks, int times) {
     std::vector<eddy::Task<>> all;
+    all.reserve(static_cast<std::size_t>(tasks));
     const auto start = Clock::now();
     for (int i = 0; i < tasks; ++i) {
         all.push_back(eddy::create_task(yielder(times)));

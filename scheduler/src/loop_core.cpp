@@ -15,14 +15,6 @@ namespace eddy::detail {
 
 namespace {
 
-/// Heap order: the earliest deadline on top; equal deadlines in insertion order.
-struct TimerLater {
-    template <class Entry>
-    bool operator()(const Entry& a, const Entry& b) const noexcept {
-        return a.when != b.when ? a.when > b.when : a.seq > b.seq;
-    }
-};
-
 bool env_debug() noexcept {
     const char* v = std::getenv("EDDY_DEBUG"); // NOLINT(concurrency-mt-unsafe): read once per loop
     return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
@@ -223,8 +215,7 @@ void LoopCore::call_at(TimerBase* t) {
 
 void LoopCore::insert_timer(TimerBase* t) {
     t->seq_ = timer_seq_++;
-    timers_.push_back(TimerEntry{t->when_, t->seq_, t});
-    std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
+    timers_.push(TimerQueue::Entry{t->when_, t->seq_, t});
 }
 
 void LoopCore::stop() noexcept {
@@ -249,7 +240,13 @@ void LoopCore::stop() noexcept {
 
 void LoopCore::stop_soon() noexcept {
     auto fn = [this] { stop(); };
-    auto* h = new CallbackImpl<HandleBase, decltype(fn)>(std::move(fn));
+    HandleBase* h = nullptr;
+    try {
+        h = new CallbackImpl<HandleBase, decltype(fn)>(std::move(fn));
+    } catch (const std::bad_alloc&) {
+        stop(); // no memory for the callback: stop at the end of the current turn instead
+        return;
+    }
     if (!schedule(h)) {
         h->release();
     }
@@ -331,25 +328,19 @@ void LoopCore::take_remote_locked() noexcept {
 void LoopCore::pop_cancelled_timers() {
     const std::size_t cancelled = cancelled_timers_.load(std::memory_order_relaxed);
     if (timers_.size() > 64 && cancelled * 2 > timers_.size()) {
-        // More than half are cancelled: drop them all at once and re-heapify (asyncio's rule).
-        std::size_t removed = 0;
-        auto keep = std::remove_if(timers_.begin(), timers_.end(), [&removed](TimerEntry& e) {
+        // More than half are cancelled: drop them all at once (asyncio's rule).
+        const std::size_t removed = timers_.remove_if([](const TimerQueue::Entry& e) {
             if (e.timer->cancelled()) {
                 e.timer->release();
-                ++removed;
                 return true;
             }
             return false;
         });
-        timers_.erase(keep, timers_.end());
-        std::make_heap(timers_.begin(), timers_.end(), TimerLater{});
         cancelled_timers_.fetch_sub(removed, std::memory_order_relaxed);
         return;
     }
-    while (!timers_.empty() && timers_.front().timer->cancelled()) {
-        std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-        timers_.back().timer->release();
-        timers_.pop_back();
+    while (!timers_.empty() && timers_.top().timer->cancelled()) {
+        timers_.pop().timer->release();
         cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
     }
 }
@@ -376,7 +367,7 @@ void LoopCore::run_once() {
         if (!timers_.empty()) {
             timeout = std::max(std::chrono::nanoseconds{0},
                                std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   timers_.front().when - clock::now()));
+                                   timers_.top().when - clock::now()));
         }
         if (timeout.count() != 0) {
             std::lock_guard guard(remote_mu_);
@@ -399,10 +390,8 @@ void LoopCore::run_once() {
     // Due timers join the ready queue in deadline order.
     if (!timers_.empty()) {
         const auto now = clock::now();
-        while (!timers_.empty() && timers_.front().when <= now) {
-            std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
-            TimerBase* t = timers_.back().timer;
-            timers_.pop_back();
+        while (!timers_.empty() && timers_.top().when <= now) {
+            TimerBase* t = timers_.pop().timer;
             if (t->cancelled()) {
                 cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
                 t->release();
@@ -458,9 +447,7 @@ void LoopCore::close() {
     while (!ready_.empty()) {
         ready_.pop()->discard();
     }
-    for (TimerEntry& e : timers_) {
-        e.timer->release();
-    }
+    timers_.for_each([](const TimerQueue::Entry& e) { e.timer->release(); });
     timers_.clear();
     // Orphan the Tasks still pending. Unlink them all first: orphaning may destroy a Task.
     std::vector<TaskBase*> orphans;

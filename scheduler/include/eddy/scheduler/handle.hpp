@@ -15,6 +15,7 @@
 #include <utility>
 
 #include <eddy/future/detail/scheduler.hpp>
+#include <eddy/future/detail/small_alloc.hpp>
 
 namespace eddy {
 
@@ -23,7 +24,7 @@ namespace detail {
 class LoopCore;
 
 /// A queued callback: refcounted (the loop's queue holds one reference, each Handle one).
-class HandleBase : public Runnable {
+class HandleBase : public Runnable, public SmallAllocated {
 public:
     HandleBase() = default;
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }

@@ -28,6 +28,7 @@
 #include <utility>
 
 #include <eddy/future/detail/scheduler.hpp>
+#include <eddy/future/detail/small_alloc.hpp>
 #include <eddy/future/detail/spin_lock.hpp>
 #include <eddy/future/error.hpp>
 
@@ -57,7 +58,7 @@ protected:
     ~CallbackNode() = default;
 };
 
-class FutureStateBase {
+class FutureStateBase : public SmallAllocated {
 public:
     FutureStateBase(const FutureStateBase&) = delete;
     FutureStateBase& operator=(const FutureStateBase&) = delete;
@@ -213,7 +214,7 @@ private:
 
 /// A user done callback: a heap node that, once fired, runs on the future's loop as a
 /// Runnable (asyncio's `loop.call_soon(cb, fut)`), holding a reference to the future.
-class DoneCallback final : public CallbackNode, public Runnable {
+class DoneCallback final : public CallbackNode, public Runnable, public SmallAllocated {
 public:
     using Fn = void (*)(void* fn, FutureStateBase& state);
 

@@ -12,9 +12,9 @@
 /// * Queues. `ready_` (loop thread only) is the FIFO of Runnables ready now: callbacks and
 ///   Task steps together, in asyncio's order. `remote_` is the FIFO other threads append to,
 ///   under `remote_mu_`; each turn moves it to the end of `ready_`.
-/// * Timers. A binary heap ordered by (deadline, sequence). Cancelling is O(1): the entry is
-///   flagged and dropped when it reaches the top, or all at once when more than half of the
-///   heap is cancelled, as asyncio does.
+/// * Timers. A TimerQueue ordered by (deadline, sequence): a FIFO for deadlines that arrive in
+///   order plus a heap for the rest. Cancelling is O(1): the entry is flagged and dropped when
+///   it reaches the top, or all at once when more than half are cancelled, as asyncio does.
 /// * Parking (the wake-up protocol). Before blocking in the poller the loop takes
 ///   `remote_mu_`, and parks only if `remote_` is empty, setting `parked_` under the lock. A
 ///   thread that posts appends under the same lock and reads `parked_` there; if it is set (and
@@ -45,6 +45,7 @@
 #include <eddy/future/detail/scheduler.hpp>
 #include <eddy/future/detail/task_base.hpp>
 #include <eddy/scheduler/detail/poller.hpp>
+#include <eddy/scheduler/detail/timer_queue.hpp>
 #include <eddy/scheduler/handle.hpp>
 
 namespace eddy {
@@ -184,14 +185,7 @@ private:
     static constexpr unsigned poll_interval = 61;
     unsigned turns_since_poll_ = 0; // loop thread only
 
-    /// A heap entry carries its deadline, so sifting compares contiguous memory instead of
-    /// chasing a pointer per comparison (a large heap of pointers is a cache miss per level).
-    struct TimerEntry {
-        clock::time_point when;
-        std::uint64_t seq;
-        TimerBase* timer;
-    };
-    std::vector<TimerEntry> timers_; // heap, loop thread only
+    TimerQueue timers_; // loop thread only
     std::uint64_t timer_seq_ = 0;
     // Cancelled entries still in the heap. Relaxed: a heuristic for when to compact; the
     // exact count is recomputed there.

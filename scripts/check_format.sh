@@ -2,7 +2,7 @@
 # Fails when a C++ file is not clang-format clean. Fix with: scripts/check_format.sh --fix
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.hpp' '*.cpp')
+files=$(git ls-files --cached --others --exclude-standard '*.hpp' '*.cpp')
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i $files
   exit 0

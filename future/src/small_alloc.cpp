@@ -7,15 +7,19 @@ namespace eddy::detail {
 
 #ifdef EDDY_NO_POOL
 
-void* small_alloc(std::size_t size) { return ::operator new(size); }
-void small_free(void* p, std::size_t /*size*/) noexcept { ::operator delete(p); }
+void* small_alloc(std::size_t size) {
+    return ::operator new(size);
+}
+void small_free(void* p, std::size_t /*size*/) noexcept {
+    ::operator delete(p);
+}
 
 #else
 
 namespace {
 
 constexpr std::size_t class_count = 5;
-constexpr std::size_t min_class_shift = 6; // 64 bytes
+constexpr std::size_t min_class_shift = 6;                                               // 64 bytes
 constexpr std::size_t max_block = std::size_t{1} << (min_class_shift + class_count - 1); // 1024
 /// Up to this many bytes of free blocks per class per thread (beyond: the global allocator).
 constexpr std::size_t cache_bytes = std::size_t{1} << 20;

@@ -45,7 +45,8 @@ TEST_SUITE("scheduler/timer_queue") {
             const auto e = q.pop();
             CHECK(top.seq == e.seq);
             got.emplace_back(
-                std::chrono::duration_cast<std::chrono::microseconds>(e.when - base).count(), e.seq);
+                std::chrono::duration_cast<std::chrono::microseconds>(e.when - base).count(),
+                e.seq);
         }
         CHECK(got == expected);
     }

@@ -1,6 +1,8 @@
 #include <eddy/future/detail/future_state.hpp>
 
+#include <condition_variable>
 #include <cstdio>
+#include <memory>
 
 namespace eddy::detail {
 
@@ -195,6 +197,69 @@ void FutureStateBase::report_unretrieved(const char* what, const std::string& ta
         loop_->report(ExceptionContext{what, exc_, task_name, {}});
     } catch (...) { // NOLINT(bugprone-empty-catch): a report must not throw from a destructor
     }
+}
+
+// --- blocking waits -------------------------------------------------------------------------
+
+namespace {
+/// What a blocked thread waits on. Shared by the waiter and the node in the done list, so
+/// neither outlives the other's last use.
+struct BlockingSync {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false; // guarded by mu
+};
+
+/// Fires inline on the completing thread (whatever loop the future is bound to: the blocked
+/// thread may be the only one that could run that loop).
+class BlockingWaiter final : public CallbackNode {
+public:
+    explicit BlockingWaiter(std::shared_ptr<BlockingSync> sync) noexcept : sync_(std::move(sync)) {}
+    void fire(FutureStateBase& /*state*/) noexcept override {
+        {
+            std::lock_guard guard(sync_->mu);
+            sync_->done = true;
+        }
+        sync_->cv.notify_all();
+        delete this;
+    }
+    void drop() noexcept override { delete this; }
+
+private:
+    ~BlockingWaiter() = default;
+    std::shared_ptr<BlockingSync> sync_;
+};
+} // namespace
+
+bool FutureStateBase::wait_blocking(std::chrono::steady_clock::time_point deadline) {
+    if (done()) {
+        return true;
+    }
+    if (running_scheduler != nullptr) {
+        throw RuntimeError("a blocking wait on a Future would block the running event loop "
+                           "(co_await it instead)");
+    }
+    auto sync = std::make_shared<BlockingSync>();
+    auto* node = new BlockingWaiter(sync);
+    if (!add_waiter(node)) {
+        node->drop();
+        return true;
+    }
+    std::unique_lock lock(sync->mu);
+    if (deadline == std::chrono::steady_clock::time_point::max()) {
+        sync->cv.wait(lock, [&] { return sync->done; });
+        return true;
+    }
+    if (sync->cv.wait_until(lock, deadline, [&] { return sync->done; })) {
+        return true;
+    }
+    lock.unlock();
+    // Timed out: take the node back unless completion already took it (then it fires soon,
+    // and only touches `sync`, which it co-owns).
+    if (remove_node(node)) {
+        node->drop();
+    }
+    return done();
 }
 
 // --- DoneCallback --------------------------------------------------------------------------

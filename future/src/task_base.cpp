@@ -27,7 +27,8 @@ TaskBase::TaskBase() noexcept : FutureStateBase(nullptr, true), id_(next_task_id
 
 TaskBase::~TaskBase() = default;
 
-void TaskBase::start(Scheduler* loop, const std::string& name) {
+void TaskBase::start(Scheduler* loop, const std::string& name, bool pinned) {
+    pinned_ = pinned;
     if (!name.empty()) {
         name_ = std::make_unique<std::string>(name);
     }
@@ -36,7 +37,7 @@ void TaskBase::start(Scheduler* loop, const std::string& name) {
     resume_point_ = frame_;
     // Relaxed: nobody else knows the Task yet; schedule() publishes it to the loop.
     run_state_.store(st_scheduled, std::memory_order_relaxed);
-    if (!loop->schedule(this)) {
+    if (!loop->schedule_task(this, TaskWake::spawn)) {
         loop->unregister_task(this);
         run_state_.store(st_done, std::memory_order_relaxed);
         release(); // the alive reference; the caller's handle still holds the frame
@@ -80,7 +81,7 @@ void TaskBase::after_step() noexcept {
         return; // from here on a waker may run us on another thread: touch nothing
     }
     run_state_.store(st_scheduled, std::memory_order_release);
-    if (!loop_->schedule(this)) {
+    if (!loop_->schedule_task(this, TaskWake::yield)) {
         run_state_.store(st_done, std::memory_order_relaxed);
     }
 }
@@ -93,7 +94,7 @@ void TaskBase::wake() noexcept {
             // to the step that runs next; exactly one waker wins st_idle -> scheduled.
             if (run_state_.compare_exchange_weak(s, st_scheduled, std::memory_order_acq_rel,
                                                  std::memory_order_acquire)) {
-                if (!loop_->schedule(this)) {
+                if (!loop_->schedule_task(this, TaskWake::wake)) {
                     run_state_.store(st_done, std::memory_order_relaxed);
                 }
                 return;

@@ -7,6 +7,8 @@
 #include <eddy/future/future.hpp>
 #include <eddy/future/task.hpp>
 #include <eddy/scheduler/event_loop.hpp>
+#include <eddy/scheduler/executor.hpp>
 #include <eddy/scheduler/handle.hpp>
 #include <eddy/scheduler/run.hpp>
+#include <eddy/scheduler/runtime.hpp>
 #include <eddy/scheduler/sleep.hpp>

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include <eddy/scheduler/detail/runtime_core.hpp>
 #include <eddy/scheduler/event_loop.hpp>
 
 namespace eddy::detail {
@@ -252,7 +253,34 @@ void LoopCore::stop_soon() noexcept {
     }
 }
 
+bool LoopCore::schedule_task(TaskBase* t, TaskWake why) noexcept {
+    if (worker_ == nullptr || t->pinned()) {
+        return schedule(t);
+    }
+    if (is_closed()) {
+        return false;
+    }
+    worker_->runtime().schedule_task(t, why);
+    return true;
+}
+
+void LoopCore::unpark() noexcept {
+    bool wake = false;
+    {
+        std::lock_guard guard(remote_mu_);
+        unpark_token_ = true;
+        if (parked_ && !wake_pending_) {
+            wake_pending_ = true;
+            wake = true;
+        }
+    }
+    if (wake) {
+        poller_.wake();
+    }
+}
+
 void LoopCore::register_task(TaskBase* t) noexcept {
+    std::lock_guard guard(registry_lock_);
     t->registry_prev_ = nullptr;
     t->registry_next_ = tasks_;
     if (tasks_ != nullptr) {
@@ -263,6 +291,11 @@ void LoopCore::register_task(TaskBase* t) noexcept {
 }
 
 void LoopCore::unregister_task(TaskBase* t) noexcept {
+    std::lock_guard guard(registry_lock_);
+    unregister_locked(t);
+}
+
+void LoopCore::unregister_locked(TaskBase* t) noexcept {
     if (t->registry_prev_ != nullptr) {
         t->registry_prev_->registry_next_ = t->registry_next_;
     } else if (tasks_ == t) {
@@ -278,6 +311,7 @@ void LoopCore::unregister_task(TaskBase* t) noexcept {
 }
 
 std::vector<TaskBase*> LoopCore::pending_tasks() const {
+    std::lock_guard guard(registry_lock_);
     std::vector<TaskBase*> out;
     out.reserve(task_count_);
     for (TaskBase* t = tasks_; t != nullptr; t = t->registry_next_) {
@@ -350,7 +384,13 @@ void LoopCore::run_once() {
         pop_cancelled_timers();
     }
 
-    if (!ready_.empty() || stopping_.load(std::memory_order_relaxed)) {
+    bool busy = !ready_.empty() || stopping_.load(std::memory_order_relaxed) ||
+                (worker_ != nullptr && worker_->has_tasks());
+    if (!busy && worker_ != nullptr) {
+        busy = worker_->find_work() || !worker_->prepare_park();
+    }
+
+    if (busy) {
         // Work is ready: no parking and, most turns, no system call. Take what other threads
         // posted (the flag spares the lock when there is nothing), and poll without blocking
         // only every poll_interval turns, for IO readiness. (The wake-up eventfd needs no
@@ -371,20 +411,30 @@ void LoopCore::run_once() {
         }
         if (timeout.count() != 0) {
             std::lock_guard guard(remote_mu_);
-            // stopping_ is checked again here: stop() from another thread sets it before
-            // taking this lock, so either we see it now or stop() sees parked_ and wakes us.
-            if (!remote_.empty() || stopping_.load(std::memory_order_relaxed)) {
+            // stopping_ and the unpark token are checked again here: stop() and unpark() set
+            // them before (stop) or under (unpark) this lock, so either we see them now or they
+            // see parked_ and wake us.
+            if (!remote_.empty() || stopping_.load(std::memory_order_relaxed) || unpark_token_) {
                 timeout = std::chrono::nanoseconds{0};
             } else {
                 parked_ = true;
             }
         }
+        if (worker_ != nullptr) {
+            WorkerCounters::bump(worker_->counters_.parks);
+        }
         poller_.wait(timeout);
         turns_since_poll_ = 0;
-        std::lock_guard guard(remote_mu_);
-        parked_ = false;
-        wake_pending_ = false;
-        take_remote_locked();
+        {
+            std::lock_guard guard(remote_mu_);
+            parked_ = false;
+            wake_pending_ = false;
+            unpark_token_ = false;
+            take_remote_locked();
+        }
+        if (worker_ != nullptr) {
+            worker_->after_park();
+        }
     }
 
     // Due timers join the ready queue in deadline order.
@@ -397,11 +447,17 @@ void LoopCore::run_once() {
                 t->release();
             } else {
                 ready_.push(t); // the heap's reference moves to the queue
+                if (worker_ != nullptr) {
+                    WorkerCounters::bump(worker_->counters_.timers_fired);
+                }
             }
         }
     }
 
     run_ready();
+    if (worker_ != nullptr) {
+        worker_->run_tasks();
+    }
 }
 
 void LoopCore::run_ready() {
@@ -451,10 +507,13 @@ void LoopCore::close() {
     timers_.clear();
     // Orphan the Tasks still pending. Unlink them all first: orphaning may destroy a Task.
     std::vector<TaskBase*> orphans;
-    while (tasks_ != nullptr) {
-        TaskBase* t = tasks_;
-        unregister_task(t);
-        orphans.push_back(t);
+    {
+        std::lock_guard guard(registry_lock_);
+        while (tasks_ != nullptr) {
+            TaskBase* t = tasks_;
+            unregister_locked(t);
+            orphans.push_back(t);
+        }
     }
     for (TaskBase* t : orphans) {
         t->orphan();
@@ -466,16 +525,21 @@ void LoopCore::report(const ExceptionContext& ctx) noexcept {
 }
 
 void LoopCore::call_exception_handler(const ExceptionContext& ctx) noexcept {
-    if (!handler_) {
+    ExceptionHandlerFn handler;
+    try {
+        handler = exception_handler();
+    } catch (...) { // NOLINT(bugprone-empty-catch): copying the handler failed: use the default
+    }
+    if (!handler) {
         default_exception_handler(ctx);
         return;
     }
     try {
-        if (self_ != nullptr) {
-            handler_(*self_, ctx);
+        if (self_ != nullptr && running_scheduler == this) {
+            handler(*self_, ctx);
         } else {
             EventLoop self(this);
-            handler_(self, ctx);
+            handler(self, ctx);
         }
     } catch (...) {
         default_exception_handler({"Unhandled error in exception handler", std::current_exception(),

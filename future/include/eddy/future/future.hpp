@@ -14,10 +14,12 @@
 /// Cancellation: a Task awaiting a future that gets cancelled receives CancelledError;
 /// cancelling that Task cancels the future it awaits.
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <future>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -169,6 +171,24 @@ public:
             return static_cast<std::add_lvalue_reference_t<T>>(slot_->get());
         }
     }
+
+    /// Blocks the calling (plain) thread until the future is done, then returns `result()`.
+    /// For threads outside any loop, e.g. on what `run_coroutine_threadsafe` returns; on a
+    /// thread running a loop it throws RuntimeError instead of blocking the loop.
+    decltype(auto) get() const {
+        state_->wait_blocking(std::chrono::steady_clock::time_point::max());
+        return result();
+    }
+    /// Blocks the calling thread until the future is done or `timeout` passes.
+    template <class Rep, class Period>
+    std::future_status wait_for(std::chrono::duration<Rep, Period> timeout) const {
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
+        return state_->wait_blocking(deadline) ? std::future_status::ready
+                                               : std::future_status::timeout;
+    }
+    /// Blocks the calling thread until the future is done.
+    void wait() const { state_->wait_blocking(std::chrono::steady_clock::time_point::max()); }
 
     /// asyncio's `exception()`: null when the future has a value.
     [[nodiscard]] std::exception_ptr exception() const { return state_->exception(); }

@@ -90,15 +90,15 @@ namespace detail {
 
 /// Makes `coro` a Task on `loop` and queues its first step.
 template <class T>
-Task<T> spawn_task(Scheduler* loop, Coro<T>&& coro, const std::string& name) {
+Task<T> spawn_task(Scheduler* loop, Coro<T>&& coro, const std::string& name, bool pinned = false) {
     auto h = coro.release();
     if (!h) {
         throw RuntimeError("create_task: the Coro is empty (already awaited or moved from)");
     }
     CoroPromise<T>& p = h.promise();
     p.make_task();
-    Task<T> task(&p);    // the caller's handle
-    p.start(loop, name); // the loop's "alive" reference is the initial one
+    Task<T> task(&p);            // the caller's handle
+    p.start(loop, name, pinned); // the loop's "alive" reference is the initial one
     return task;
 }
 

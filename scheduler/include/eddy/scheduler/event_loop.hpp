@@ -29,6 +29,8 @@
 
 namespace eddy {
 
+class Executor;
+
 /// `handler(loop, context)`, as asyncio's `loop.set_exception_handler`.
 using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
 
@@ -130,7 +132,7 @@ public:
     Task<T> create_task(Coro<T> coro, const TaskOptions& options = {}) {
         core_->check_open();
         core_->check_thread();
-        return detail::spawn_task(core_, std::move(coro), options.name);
+        return detail::spawn_task(core_, std::move(coro), options.name, options.pinned);
     }
 
     /// A new pending Future bound to this loop.
@@ -141,6 +143,12 @@ public:
         s->release(); // from_state took its own reference
         return fut;
     }
+
+    /// asyncio's `loop.run_in_executor(executor, fn)`: runs `fn()` on `executor` (`nullptr`:
+    /// the blocking pool, asyncio's default executor) and returns a Future bound to this loop.
+    /// Defined in <eddy/scheduler/executor.hpp>.
+    template <class F>
+    auto run_in_executor(Executor* executor, F&& fn);
 
     /// Pending Tasks of this loop.
     [[nodiscard]] std::vector<Task<>> all_tasks() const;

@@ -1,60 +1,47 @@
 #pragma once
 
-/// `eddy::run(main())`: asyncio's `asyncio.run`.
-///
-/// Creates a new loop, makes it the thread's current loop, runs `main` to completion,
-/// cancels the Tasks that are left and waits for them to finish, closes the loop, and returns
-/// main's value or rethrows its exception.
-///
-/// (The multi-worker Runtime will take `Config::workers`; until it lands, `run` drives one
-/// standalone loop on the calling thread.)
+/// `eddy::run(main())` (asyncio's `asyncio.run`) and `eddy::run_coroutine_threadsafe`.
 
-#include <cstdlib>
-#include <string>
+#include <type_traits>
 #include <utility>
 
 #include <eddy/future/coro.hpp>
+#include <eddy/future/error.hpp>
+#include <eddy/future/future.hpp>
+#include <eddy/future/task.hpp>
+#include <eddy/scheduler/config.hpp>
 #include <eddy/scheduler/event_loop.hpp>
+#include <eddy/scheduler/runtime.hpp>
 
 namespace eddy {
 
-/// Options for `eddy::run`.
-struct Config {
-    /// Debug mode for the loop (as `loop.set_debug(true)`; EDDY_DEBUG=1 also sets it).
-    bool debug = false;
-};
-
-namespace detail {
-/// Cancels every pending Task of `loop`, runs until they are done, and reports the
-/// exceptions of those that failed instead of being cancelled.
-void cancel_all_tasks(EventLoop& loop);
-/// The shared set-up of `run`: throws if a loop is running on this thread.
-EventLoop begin_run(const Config& config);
-void end_run(EventLoop& loop) noexcept;
-} // namespace detail
-
+/// Starts a Runtime (`config`; by default one worker per hardware thread, or EDDY_WORKERS),
+/// runs `main` on it to completion, cancels the Tasks left over and waits for them, shuts the
+/// runtime down, and returns main's value or rethrows its exception. Throws RuntimeError when
+/// called from a thread that is running a loop.
 template <class T>
 T run(Coro<T> main, Config config = {}) {
-    EventLoop loop = detail::begin_run(config);
-    struct Finish {
-        EventLoop& loop;
-        ~Finish() { detail::end_run(loop); }
-    } finish{loop};
-    Task<T> task = loop.create_task(std::move(main));
-    try {
-        loop.run_until_done(task.base());
-    } catch (...) {
-        detail::cancel_all_tasks(loop);
-        throw;
+    if (detail::running_scheduler != nullptr) {
+        throw RuntimeError("eddy::run() cannot be called from a running event loop");
     }
-    detail::cancel_all_tasks(loop);
+    Runtime rt{config};
     if constexpr (std::is_void_v<T>) {
-        task.result();
-    } else if constexpr (std::is_reference_v<T>) {
-        return task.result();
+        rt.run(std::move(main));
+        rt.shutdown();
     } else {
-        return T(std::move(task.result()));
+        T result = rt.run(std::move(main));
+        rt.shutdown();
+        return result;
     }
+}
+
+/// asyncio's `run_coroutine_threadsafe(coro, loop)`: from any thread, starts `coro` as a Task
+/// on `loop` (a standalone loop, or one of a Runtime's), and returns its Future, which a plain
+/// thread can block on with `get()` / `wait_for()`; `cancel()` cancels the Task.
+template <class T>
+Future<T> run_coroutine_threadsafe(Coro<T> coro, EventLoop& loop) {
+    loop.core()->check_open();
+    return detail::spawn_task(loop.core(), std::move(coro), {});
 }
 
 } // namespace eddy

@@ -18,6 +18,7 @@
 ///   no loop runs its callbacks inline on the completing thread.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -123,6 +124,11 @@ public:
     bool add_waiter(CallbackNode* node);
     /// Removes the callback with this id; returns how many were removed (0 or 1).
     std::size_t remove_callback(std::uint64_t id);
+    /// Blocks the calling thread until the future is done or `deadline` passes (no deadline:
+    /// `time_point::max()`); returns whether it is done. Throws RuntimeError when it would
+    /// block the event loop running on this thread.
+    bool wait_blocking(std::chrono::steady_clock::time_point deadline);
+
     /// Unlinks `node` if it is still in the list (a waiter abandoned before completion).
     /// Returns false when it was not there (completion already took it, to fire it).
     bool remove_node(CallbackNode* node) noexcept;

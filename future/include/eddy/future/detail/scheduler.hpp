@@ -22,6 +22,13 @@ namespace detail {
 
 class TaskBase;
 
+/// Why a Task is being queued (a multi-worker runtime places each differently).
+enum class TaskWake : unsigned char {
+    spawn, ///< its first step: to the back of the queue
+    wake,  ///< woken by what it awaited: next, for message-passing locality
+    yield, ///< it yielded, or was woken while running: to the back of the queue
+};
+
 /// Something a loop runs once from its ready queue: a callback Handle or a Task step.
 /// `next_runnable_` links it into the loop's intrusive queues; only the queue that holds
 /// the Runnable touches it.
@@ -57,7 +64,10 @@ public:
     /// Queues `r` to run on the loop (the `call_soon_threadsafe` path when called from
     /// another thread). Returns false, without taking `r`, when the loop is closed.
     virtual bool schedule(Runnable* r) noexcept = 0;
-    /// Tasks created on this loop, for `all_tasks()`; called on the loop's thread.
+    /// Queues a Task's next step. Callable from any thread. Returns false when the loop is
+    /// closed (the Task is not taken).
+    virtual bool schedule_task(TaskBase* t, TaskWake why) noexcept = 0;
+    /// Tasks created on this loop, for `all_tasks()`; callable from any thread.
     virtual void register_task(TaskBase* t) noexcept = 0;
     virtual void unregister_task(TaskBase* t) noexcept = 0;
     /// `call_exception_handler(ctx)`.

@@ -42,8 +42,10 @@ class TaskBase : public FutureStateBase, public Runnable {
 public:
     enum RunState : std::uint32_t { st_idle, st_scheduled, st_running, st_notified, st_done };
 
-    /// Binds the Task to `loop`, registers it, and queues its first step.
-    void start(Scheduler* loop, const std::string& name);
+    /// Binds the Task to `loop`, registers it, and queues its first step. A pinned Task
+    /// always runs on `loop`; others may be stolen by the workers of loop's runtime.
+    void start(Scheduler* loop, const std::string& name, bool pinned = false);
+    [[nodiscard]] bool pinned() const noexcept { return pinned_; }
 
     // Runnable
     void run() override;
@@ -101,6 +103,7 @@ private:
     /// See the design block. Written with CAS by wakers (any thread) and by the runner.
     std::atomic<std::uint32_t> run_state_{st_idle};
     bool completed_ = false; // runner's thread only
+    bool pinned_ = false;    // fixed at start()
     /// Guarded for writes; also read without the lock (relaxed) as a fast "nothing to
     /// deliver" check at every suspension point. A cancel from another thread that the fast
     /// check misses is delivered at the Task's next suspension point.

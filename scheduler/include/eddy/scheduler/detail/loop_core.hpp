@@ -30,6 +30,9 @@
 ///   read only when timers exist) and run exactly the entries that are in `ready_` now (new
 ///   ones wait for the next turn, so a callback that re-schedules itself cannot starve timers
 ///   or IO).
+/// * Workers. A loop that is a runtime's worker (`worker_`) also runs Tasks from the worker's
+///   queues after its callbacks, looks for work (inject queue, stealing) before parking, and
+///   honours an unpark token set by the runtime under `remote_mu_` (see runtime_core.hpp).
 /// * Shutdown. `close()` refuses new posts, discards queued callbacks and timers, and orphans
 ///   pending Tasks (reported as "Task was destroyed but it is pending!").
 
@@ -93,6 +96,8 @@ private:
 
 using ExceptionHandlerFn = std::function<void(EventLoop&, const ExceptionContext&)>;
 
+class Worker;
+
 class LoopCore final : public Scheduler {
 public:
     using clock = std::chrono::steady_clock;
@@ -104,6 +109,9 @@ public:
     void add_ref() noexcept override { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept override;
     bool schedule(Runnable* r) noexcept override;
+    /// A standalone loop (or a pinned Task): the ready queue, as `schedule`. A runtime's
+    /// loop: the runtime's scheduler (the current worker's queues, or the inject queue).
+    bool schedule_task(TaskBase* t, TaskWake why) noexcept override;
     void register_task(TaskBase* t) noexcept override;
     void unregister_task(TaskBase* t) noexcept override;
     void report(const ExceptionContext& ctx) noexcept override;
@@ -141,12 +149,24 @@ public:
 
     [[nodiscard]] std::vector<TaskBase*> pending_tasks() const;
 
-    void set_exception_handler(ExceptionHandlerFn fn) { handler_ = std::move(fn); }
-    [[nodiscard]] const ExceptionHandlerFn& exception_handler() const noexcept { return handler_; }
+    void set_exception_handler(ExceptionHandlerFn fn) {
+        std::lock_guard guard(handler_mu_);
+        handler_ = std::move(fn);
+    }
+    [[nodiscard]] ExceptionHandlerFn exception_handler() const {
+        std::lock_guard guard(handler_mu_);
+        return handler_;
+    }
     void call_exception_handler(const ExceptionContext& ctx) noexcept;
     static void default_exception_handler(const ExceptionContext& ctx) noexcept;
 
     void set_debug(bool on) noexcept { debug_.store(on, std::memory_order_relaxed); }
+
+    /// Makes this loop one of a runtime's workers (before it runs).
+    void set_worker(Worker* w) noexcept { worker_ = w; }
+    [[nodiscard]] Worker* worker() const noexcept { return worker_; }
+    /// Makes the next (or current) park return at once. Any thread. See the design block.
+    void unpark() noexcept;
     std::atomic<double> slow_callback_duration{0.1};
 
     [[nodiscard]] std::size_t ready_count() const noexcept { return ready_.size(); }
@@ -158,6 +178,7 @@ private:
     void insert_timer(TimerBase* t);
     void drain_remote();
     void take_remote_locked() noexcept;
+    void unregister_locked(TaskBase* t) noexcept;
     void run_ready();
     void pop_cancelled_timers();
 
@@ -177,6 +198,7 @@ private:
     bool parked_ = false;        // guarded: the loop is (about to be) blocked in the poller
     bool wake_pending_ = false;  // guarded: an eventfd write is on its way
     bool remote_closed_ = false; // guarded
+    bool unpark_token_ = false;  // guarded: do not block in the next park (a runtime woke us)
     /// True while `remote_` may hold entries: set by posters (under the lock), cleared by the
     /// loop (under the lock), read by the loop without the lock to skip it on busy turns.
     std::atomic<bool> remote_nonempty_{false};
@@ -199,10 +221,15 @@ private:
         false};                // relaxed: stop() from the loop or another thread is a request
     std::thread::id thread_{}; // the thread running the loop, valid while running_
 
-    TaskBase* tasks_ = nullptr; // pending Tasks (loop thread)
+    // Pending Tasks whose home is this loop. Guarded by registry_lock_: on a runtime a Task
+    // may finish on any worker.
+    mutable SpinLock registry_lock_;
+    TaskBase* tasks_ = nullptr;
     std::size_t task_count_ = 0;
+    Worker* worker_ = nullptr; // set when this loop is a runtime's worker
 
-    ExceptionHandlerFn handler_;
+    mutable std::mutex handler_mu_; // reports may come from any thread (a runtime's workers)
+    ExceptionHandlerFn handler_;    // guarded by handler_mu_
     std::atomic<bool> debug_{false};
     EventLoop* self_ = nullptr; // the handle passed to exception handlers while running
 };

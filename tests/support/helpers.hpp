@@ -4,10 +4,12 @@
 // barrier for threads.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <eddy/eddy.hpp>
@@ -62,6 +64,20 @@ private:
     std::condition_variable cv_;
     std::size_t left_;
 };
+
+/// Polls `pred` until it holds or `limit` passes; returns its last value. For counters that
+/// are updated just after the event a test waits for (a pool counts a job after it ran).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return pred();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
 
 /// The message of the exception in `e`, or "" when there is none.
 inline std::string what(const std::exception_ptr& e) {

@@ -24,7 +24,7 @@ namespace eddy {
 
 /// Options for `create_task`.
 struct TaskOptions {
-    std::string name; ///< asyncio's `name=`; "Task-N" when empty
+    std::string name{}; ///< asyncio's `name=`; "Task-N" when empty
     bool pinned =
         false; ///< keep the Task on the loop that created it (always true on a standalone loop)
 };

@@ -104,10 +104,15 @@ TEST_SUITE("scheduler/runtime") {
             }
         };
         rt.run(spawner());
+        // The counters are bumped just after the Tasks they count: give them a moment.
+        auto ran = [&rt] {
+            const auto m = rt.metrics();
+            return m.workers[0].tasks_run + m.workers[1].tasks_run;
+        };
+        CHECK(eddy::test::eventually([&] { return ran() >= steps; }));
         const auto m = rt.metrics();
         REQUIRE(m.workers.size() == 2);
         const auto total = m.workers[0].tasks_run + m.workers[1].tasks_run;
-        CHECK(total >= steps);
         const auto stolen = m.workers[0].stolen_tasks + m.workers[1].stolen_tasks;
         CHECK(stolen > 0);
         // Each worker ran a real share (not necessarily half: the machine is shared).
@@ -265,6 +270,13 @@ TEST_SUITE("scheduler/runtime") {
             }
         };
         rt.run(main_coro());
+        CHECK(eddy::test::eventually([&rt] {
+            std::uint64_t n = 0;
+            for (const auto& w : rt.metrics().workers) {
+                n += w.tasks_run;
+            }
+            return n >= 11;
+        }));
         const auto m = rt.metrics();
         std::uint64_t tasks = 0;
         std::uint64_t timers = 0;

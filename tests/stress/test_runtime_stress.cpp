@@ -114,7 +114,7 @@ TEST_SUITE("stress/runtime") {
     }
 
     TEST_CASE("futures completed on other workers and threads wake their awaiting Tasks") {
-        const int pairs = 20'000 / scale;
+        constexpr int pairs = 20'000 / scale;
         eddy::Runtime rt{eddy::Config{.workers = 8}};
         std::atomic<int> ok{0};
         auto main_coro = [&]() -> eddy::Coro<void> {
@@ -133,7 +133,7 @@ TEST_SUITE("stress/runtime") {
                 }(futures[static_cast<std::size_t>(i)], i, ok)));
             }
             // Half are completed by Tasks (on whatever worker), half by a plain thread.
-            std::thread setter([&futures, pairs] {
+            std::thread setter([&] {
                 for (int i = 1; i < pairs; i += 2) {
                     futures[static_cast<std::size_t>(i)].set_result(i);
                 }

@@ -176,6 +176,9 @@ public:
 private:
     void run_once();
     void insert_timer(TimerBase* t);
+    bool spin_for_work() noexcept;
+    /// How many times an idle worker looks for work (yielding in between) before parking.
+    static constexpr unsigned spin_rounds = 16;
     void drain_remote();
     void take_remote_locked() noexcept;
     void unregister_locked(TaskBase* t) noexcept;

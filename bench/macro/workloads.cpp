@@ -169,7 +169,7 @@ eddy::Coro<std::string> w4(long n) {
     pinger.join();
     std::sort(micros.begin(), micros.end());
     char buf[160];
-    std::snprintf(buf, sizeof buf, "posts_per_s=%.0f rtt_p50_us=%.1f rtt_p99_us=%.1f", rate,
+    std::snprintf(buf, sizeof buf, "posts_per_s=%.0f lat_p50_us=%.2f lat_p99_us=%.2f", rate,
                   micros[micros.size() / 2], micros[micros.size() * 99 / 100]);
     co_return std::string(buf);
 }
@@ -178,21 +178,37 @@ eddy::Coro<std::string> w5(long n) {
     auto& loop = eddy::get_running_loop();
     auto all_fired = loop.create_future<void>();
     long fired = 0;
+    long after_sched = 0;
     double lateness_us = 0;
+    double lateness_after_us = 0;
+    Clock::time_point sched_done{};
     const auto start = Clock::now();
     for (long i = 0; i < n; ++i) {
         const auto due = start + std::chrono::microseconds((i * 7919L) % 1'000'000L);
         loop.call_at(due, [&, due] {
-            lateness_us += std::chrono::duration<double, std::micro>(Clock::now() - due).count();
+            const double late =
+                std::chrono::duration<double, std::micro>(Clock::now() - due).count();
+            lateness_us += late;
+            if (due > sched_done) {
+                lateness_after_us += late;
+                ++after_sched;
+            }
             if (++fired == n) {
                 all_fired.set_result();
             }
         });
     }
+    sched_done = Clock::now();
+    const double sched_s = since(start);
     co_await all_fired;
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "wall_s=%.3f mean_lateness_us=%.1f", since(start),
-                  lateness_us / static_cast<double>(n));
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "wall_s=%.4f late_mean_ms=%.3f sched_s=%.4f late_after_sched_ms=%.3f "
+                  "n_after_sched=%ld n=%ld",
+                  since(start), lateness_us / 1000.0 / static_cast<double>(n), sched_s,
+                  after_sched > 0 ? lateness_after_us / 1000.0 / static_cast<double>(after_sched)
+                                  : 0.0,
+                  after_sched, n);
     co_return std::string(buf);
 }
 
@@ -243,7 +259,7 @@ int main(int argc, char** argv) {
     } else if (w == "w2") {
         line = "yields_per_s=" + std::to_string(static_cast<long>(rt.run(w2(n))));
     } else if (w == "w3") {
-        line = "round_trips_per_s=" + std::to_string(static_cast<long>(rt.run(w3(n))));
+        line = "roundtrips_per_s=" + std::to_string(static_cast<long>(rt.run(w3(n))));
     } else if (w == "w4") {
         line = rt.run(w4(n));
     } else if (w == "w5") {

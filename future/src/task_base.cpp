@@ -27,6 +27,16 @@ TaskBase::TaskBase() noexcept : FutureStateBase(nullptr, true), id_(next_task_id
 
 TaskBase::~TaskBase() = default;
 
+void TaskBase::leave_registry() noexcept {
+    // A Task leaves its loop's registry when it is destroyed, not when it completes: the
+    // thread that destroys it is usually the one that created it (the holder of its handle),
+    // so registering and leaving touch one worker's registry lock, not two workers' caches.
+    // `all_tasks()` skips the done Tasks still listed.
+    if (loop_ != nullptr) {
+        loop_->unregister_task(this);
+    }
+}
+
 void TaskBase::start(Scheduler* loop, const std::string& name, bool pinned) {
     pinned_ = pinned;
     if (!name.empty()) {
@@ -67,9 +77,6 @@ void TaskBase::run() {
 void TaskBase::after_step() noexcept {
     if (completed_) {
         run_state_.store(st_done, std::memory_order_release);
-        if (loop_ != nullptr) {
-            loop_->unregister_task(this);
-        }
         release(); // the alive reference: may destroy the frame (suspended at its end)
         return;
     }

@@ -28,8 +28,14 @@ void Worker::push(TaskBase* t, TaskWake why) noexcept {
         }
         t = prev;
     }
+    const bool was_empty = queue_.empty();
     push_back(t);
-    rt_.notify_if_helpful();
+    if (was_empty) {
+        // Only the first Task of a batch wakes a helper: a queue that already had work has
+        // had its chance to (and run_tasks checks again every inject_interval Tasks), and
+        // reading the shared idle counters on every push would bounce their cache line.
+        rt_.notify_if_helpful();
+    }
 }
 
 void Worker::push_back(TaskBase* t) noexcept {

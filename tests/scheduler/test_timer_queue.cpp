@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -69,5 +70,62 @@ TEST_SUITE("scheduler/timer_queue") {
             CHECK(std::tie(prev.when, prev.seq) < std::tie(e.when, e.seq));
             prev = e;
         }
+    }
+}
+
+TEST_SUITE("scheduler/timer_queue") {
+    TEST_CASE("pushes and pops interleaved over seconds (run, near heap, buckets, far) match a "
+              "sorted model") {
+        std::mt19937_64 rng(11);
+        TimerQueue q;
+        std::multiset<std::pair<long, std::uint64_t>> model;
+        const auto base = TimerQueue::clock::time_point{} + std::chrono::hours(1);
+        long now_us = 0;
+        std::uint64_t seq = 0;
+        for (int step = 0; step < 200'000; ++step) {
+            const auto r = rng() % 10;
+            if (r < 6 || model.empty()) {
+                // Deadlines from now to 10 s ahead: some in order, many not, some far.
+                long when = now_us;
+                switch (rng() % 4) {
+                case 0:
+                    when += static_cast<long>(rng() % 10'000'000);
+                    break;
+                case 1:
+                    when += static_cast<long>(rng() % 2'000);
+                    break;
+                case 2:
+                    when += static_cast<long>(rng() % 300'000);
+                    break;
+                default:
+                    break;
+                }
+                q.push({base + std::chrono::microseconds(when), seq, nullptr});
+                model.emplace(when, seq);
+                ++seq;
+            } else {
+                const auto expect = *model.begin();
+                model.erase(model.begin());
+                const auto top = q.top();
+                const auto got = q.pop();
+                CHECK(top.seq == got.seq);
+                REQUIRE(got.seq == expect.second);
+                now_us =
+                    std::chrono::duration_cast<std::chrono::microseconds>(got.when - base).count();
+            }
+            REQUIRE(q.size() == model.size());
+        }
+        std::size_t dropped =
+            q.remove_if([](const TimerQueue::Entry& e) { return e.seq % 2 == 0; });
+        for (auto it = model.begin(); it != model.end();) {
+            it = it->second % 2 == 0 ? model.erase(it) : std::next(it);
+        }
+        CHECK(q.size() == model.size());
+        CHECK(dropped > 0);
+        while (!model.empty()) {
+            REQUIRE(q.pop().seq == model.begin()->second);
+            model.erase(model.begin());
+        }
+        CHECK(q.empty());
     }
 }

@@ -188,6 +188,9 @@ void CoroPromise<T>::destroy() noexcept {
     if (this->exception_unretrieved_.load(std::memory_order_relaxed)) {
         this->report_unretrieved("Task exception was never retrieved", this->get_name());
     }
+    if (as_task_) {
+        this->leave_registry();
+    }
     handle::from_promise(*this).destroy();
 }
 

@@ -83,7 +83,7 @@ public:
 
     std::coroutine_handle<> next_;         // the coroutine this step resumes next
     std::coroutine_handle<> resume_point_; // where the next step starts
-    TaskBase* registry_prev_ = nullptr;    // the loop's task list (loop thread only)
+    TaskBase* registry_prev_ = nullptr;    // the home loop's task list (under its registry lock)
     TaskBase* registry_next_ = nullptr;
 
 protected:
@@ -93,6 +93,8 @@ protected:
     /// Called by the root coroutine's final suspend: completes the Task's future from the
     /// value or exception the coroutine left.
     void complete() noexcept;
+    /// Unlinks the Task from its loop's registry; called when the frame is destroyed.
+    void leave_registry() noexcept;
 
     std::coroutine_handle<> frame_; // the root coroutine (whose promise this is)
 

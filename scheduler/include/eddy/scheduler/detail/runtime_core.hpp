@@ -164,9 +164,9 @@ public:
     std::unique_ptr<CpuPool> cpu_pool_;
 
     std::mutex idle_mu_;
-    std::vector<Worker*> idle_;         // guarded by idle_mu_
-    std::atomic<unsigned> num_idle_{0}; // seq_cst: see the design block
-    std::atomic<unsigned> num_searching_{0};
+    std::vector<Worker*> idle_;                     // guarded by idle_mu_
+    alignas(64) std::atomic<unsigned> num_idle_{0}; // seq_cst: see the design block
+    alignas(64) std::atomic<unsigned> num_searching_{0};
 
 private:
     void worker_main(Worker& w);

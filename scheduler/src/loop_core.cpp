@@ -57,21 +57,22 @@ std::string HandleBase::describe() const {
 }
 
 void TimerBase::bind(LoopCore* loop) noexcept {
-    loop->add_ref();
     loop_ = loop;
 }
 
-TimerBase::~TimerBase() {
-    if (loop_ != nullptr) {
-        loop_->release();
-    }
-}
+TimerBase::~TimerBase() = default;
 
 bool TimerBase::cancel() noexcept {
     if (!HandleBase::cancel()) {
         return false;
     }
-    if (loop_ != nullptr) {
+    // The loop's count of cancelled timers only decides when to compact the heap. It is kept
+    // by cancels made on the loop's own thread while it runs (the usual case: a timeout
+    // cancelled when the work finished first). The pointer is compared, never followed,
+    // otherwise: a TimerHandle may outlive its loop, and holding a reference on the loop for
+    // every timer would cost two atomic operations each. An uncounted cancelled timer is still
+    // never run, and is dropped when it reaches the top or at the next compaction.
+    if (loop_ != nullptr && running_scheduler == loop_) {
         loop_->timer_cancelled();
     }
     return true;
@@ -375,8 +376,7 @@ void LoopCore::take_remote_locked() noexcept {
 }
 
 void LoopCore::pop_cancelled_timers() {
-    const std::size_t cancelled = cancelled_timers_.load(std::memory_order_relaxed);
-    if (timers_.size() > 64 && cancelled * 2 > timers_.size()) {
+    if (timers_.size() > 64 && cancelled_timers_ * 2 > timers_.size()) {
         // More than half are cancelled: drop them all at once (asyncio's rule).
         const std::size_t removed = timers_.remove_if([](const TimerQueue::Entry& e) {
             if (e.timer->cancelled()) {
@@ -385,12 +385,13 @@ void LoopCore::pop_cancelled_timers() {
             }
             return false;
         });
-        cancelled_timers_.fetch_sub(removed, std::memory_order_relaxed);
+        (void)removed;
+        cancelled_timers_ = 0;
         return;
     }
     while (!timers_.empty() && timers_.top().timer->cancelled()) {
         timers_.pop().timer->release();
-        cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
+        uncount_cancelled();
     }
 }
 
@@ -458,7 +459,7 @@ void LoopCore::run_once() {
         while (!timers_.empty() && timers_.top().when <= now) {
             TimerBase* t = timers_.pop().timer;
             if (t->cancelled()) {
-                cancelled_timers_.fetch_sub(1, std::memory_order_relaxed);
+                uncount_cancelled();
                 t->release();
             } else {
                 ready_.push(t); // the heap's reference moves to the queue

@@ -79,7 +79,7 @@ public:
     template <class F, class... A>
     Handle call_soon(F&& f, A&&... args) {
         auto* h = make_handle<detail::HandleBase>(std::forward<F>(f), std::forward<A>(args)...);
-        h->add_ref(); // one for the queue, one for the returned Handle
+        h->share_with_caller(); // one reference for the queue, one for the returned Handle
         Handle handle(h);
         core_->call_soon(h);
         return handle;
@@ -89,7 +89,7 @@ public:
     template <class F, class... A>
     Handle call_soon_threadsafe(F&& f, A&&... args) {
         auto* h = make_handle<detail::HandleBase>(std::forward<F>(f), std::forward<A>(args)...);
-        h->add_ref();
+        h->share_with_caller();
         Handle handle(h);
         core_->call_soon_threadsafe(h);
         return handle;
@@ -120,7 +120,7 @@ public:
         auto* t = make_handle<detail::TimerBase>(std::forward<F>(f), std::forward<A>(args)...);
         t->when_ = when;
         t->bind(core_);
-        t->add_ref();
+        t->share_with_caller();
         TimerHandle handle(t);
         core_->call_at(t);
         return handle;

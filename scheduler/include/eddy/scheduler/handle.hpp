@@ -28,6 +28,10 @@ class HandleBase : public Runnable, public SmallAllocated {
 public:
     HandleBase() = default;
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    /// Before the handle is published anywhere: two references (the queue's and the returned
+    /// Handle's) with a plain store instead of an increment. Relaxed: no other thread can see
+    /// the handle yet; queuing it publishes it.
+    void share_with_caller() noexcept { refs_.store(2, std::memory_order_relaxed); }
     void release() noexcept {
         // acq_rel: see FutureStateBase::release.
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -63,7 +67,7 @@ class TimerBase : public HandleBase {
 public:
     using clock = std::chrono::steady_clock;
     bool cancel() noexcept override;
-    /// Binds the timer to `loop` (taking a reference: a TimerHandle may outlive the loop).
+    /// Binds the timer to `loop` (no reference: see TimerBase::cancel).
     void bind(LoopCore* loop) noexcept;
 
     clock::time_point when_{};
@@ -73,7 +77,7 @@ protected:
     ~TimerBase() override;
 
 private:
-    LoopCore* loop_ = nullptr; // counts cancelled timers for the heap's clean-up (strong ref)
+    LoopCore* loop_ = nullptr; // compared with the running loop, followed only when equal
 };
 
 template <class Base, class F>

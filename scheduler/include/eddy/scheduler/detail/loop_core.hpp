@@ -129,7 +129,8 @@ public:
     void call_soon_threadsafe(HandleBase* h);
     /// `call_at`: inserts `t` (adopting one reference) into the heap. Throws if closed.
     void call_at(TimerBase* t);
-    void timer_cancelled() noexcept { cancelled_timers_.fetch_add(1, std::memory_order_relaxed); }
+    /// A timer of this loop was cancelled on the loop's thread (see TimerBase::cancel).
+    void timer_cancelled() noexcept { ++cancelled_timers_; }
 
     void run_forever(EventLoop& self);
     void stop() noexcept;
@@ -212,9 +213,14 @@ private:
 
     TimerQueue timers_; // loop thread only
     std::uint64_t timer_seq_ = 0;
-    // Cancelled entries still in the heap. Relaxed: a heuristic for when to compact; the
-    // exact count is recomputed there.
-    std::atomic<std::size_t> cancelled_timers_{0};
+    // Cancelled timers still queued, as counted by cancels on the loop's thread (others are
+    // not counted): a heuristic for when to compact. Loop thread only.
+    std::size_t cancelled_timers_ = 0;
+    void uncount_cancelled() noexcept {
+        if (cancelled_timers_ > 0) {
+            --cancelled_timers_;
+        }
+    }
 
     Poller poller_;
 

@@ -217,8 +217,9 @@ TEST_SUITE("stress/runtime") {
             }
         };
         rt.run(main_coro());
+        // Which side wins each race depends on timing (other workers may finish a Task before
+        // its cancel lands); what must hold is that each Task ended exactly one way.
         CHECK(finished.load() + cancelled.load() == rounds);
-        CHECK(cancelled.load() >= 1);
     }
 
     TEST_CASE("shutdown with Tasks, timers, posts and jobs in flight leaks nothing") {

@@ -18,9 +18,12 @@ void small_free(void* p, std::size_t /*size*/) noexcept {
 
 namespace {
 
-constexpr std::size_t class_count = 5;
-constexpr std::size_t min_class_shift = 6;                                               // 64 bytes
-constexpr std::size_t max_block = std::size_t{1} << (min_class_shift + class_count - 1); // 1024
+// Size classes: 64-byte steps up to 512 (coroutine frames come in many sizes; a power-of-two
+// ladder would waste up to half of each), then one class of 1024.
+constexpr std::size_t step = 64;
+constexpr std::size_t fine_limit = 512;
+constexpr std::size_t max_block = 1024;
+constexpr std::size_t class_count = fine_limit / step + 1;
 /// Up to this many bytes of free blocks per class per thread (beyond: the global allocator).
 constexpr std::size_t cache_bytes = std::size_t{1} << 20;
 
@@ -34,16 +37,15 @@ struct FreeList {
 };
 
 constexpr std::size_t class_of(std::size_t size) noexcept {
-    std::size_t c = 0;
-    while ((std::size_t{1} << (min_class_shift + c)) < size) {
-        ++c;
-    }
-    return c;
+    return size <= fine_limit ? (size == 0 ? 0 : (size - 1) / step) : class_count - 1;
 }
 
 constexpr std::size_t block_size(std::size_t c) noexcept {
-    return std::size_t{1} << (min_class_shift + c);
+    return c < class_count - 1 ? (c + 1) * step : max_block;
 }
+
+static_assert(class_of(64) == 0 && class_of(65) == 1 && class_of(512) == 7 && class_of(513) == 8);
+static_assert(block_size(class_of(1000)) >= 1000 && block_size(class_of(300)) == 320);
 
 class ThreadCache {
 public:

@@ -115,13 +115,7 @@ std::uint64_t FutureStateBase::add_callback(CallbackNode* node) {
         std::lock_guard guard(lock_);
         node->id_ = ++next_callback_id_;
         if (status_.load(std::memory_order_relaxed) == FutureStatus::pending) {
-            node->next_ = nullptr;
-            if (tail_ != nullptr) {
-                tail_->next_ = node;
-            } else {
-                head_ = node;
-            }
-            tail_ = node;
+            append_locked(node);
             return node->id_;
         }
     }
@@ -135,6 +129,11 @@ bool FutureStateBase::add_waiter(CallbackNode* node) {
     if (status_.load(std::memory_order_relaxed) != FutureStatus::pending) {
         return false;
     }
+    append_locked(node);
+    return true;
+}
+
+void FutureStateBase::append_locked(CallbackNode* node) noexcept {
     node->next_ = nullptr;
     if (tail_ != nullptr) {
         tail_->next_ = node;
@@ -142,7 +141,6 @@ bool FutureStateBase::add_waiter(CallbackNode* node) {
         head_ = node;
     }
     tail_ = node;
-    return true;
 }
 
 namespace {

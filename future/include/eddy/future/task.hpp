@@ -81,6 +81,22 @@ private:
     }
 };
 
+namespace detail {
+/// The outcome of a done Task for whoever owns the last use of it (`run`,
+/// `run_until_complete`): its value, moved out (a reference stays a reference), or its
+/// exception rethrown.
+template <class T>
+T take_result(Task<T>& task) {
+    if constexpr (std::is_void_v<T>) {
+        task.result();
+    } else if constexpr (std::is_reference_v<T>) {
+        return task.result();
+    } else {
+        return T(std::move(task.result()));
+    }
+}
+} // namespace detail
+
 /// The Task running on this thread now, or an empty handle (asyncio's `current_task()`).
 inline Task<> current_task() noexcept {
     return Task<>(detail::current_task);

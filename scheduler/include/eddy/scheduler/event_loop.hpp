@@ -171,13 +171,7 @@ public:
     T run_until_complete(Coro<T> coro) {
         Task<T> task = create_task(std::move(coro));
         run_until_done(task.base());
-        if constexpr (std::is_void_v<T>) {
-            task.result();
-        } else if constexpr (std::is_reference_v<T>) {
-            return task.result();
-        } else {
-            return T(std::move(task.result()));
-        }
+        return detail::take_result(task);
     }
 
     /// Runs until `stop()` is called.

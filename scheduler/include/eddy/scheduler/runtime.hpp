@@ -75,13 +75,7 @@ public:
         Task<T> task = spawn(std::move(main));
         task.wait();
         cancel_leftovers();
-        if constexpr (std::is_void_v<T>) {
-            task.result();
-        } else if constexpr (std::is_reference_v<T>) {
-            return task.result();
-        } else {
-            return T(std::move(task.result()));
-        }
+        return detail::take_result(task);
     }
 
     /// Starts `coro` as a Task on the runtime; from any thread (asyncio's `create_task`, and

@@ -143,6 +143,8 @@ protected:
     /// Release store: publishes the value/exception written before it (see `status()`).
     CallbackNode* finish_locked(FutureStatus status) noexcept;
     void fire_all(CallbackNode* list) noexcept;
+    /// Appends to the done list. Caller holds the lock.
+    void append_locked(CallbackNode* node) noexcept;
     /// Reports "exception was never retrieved" through the loop, as asyncio does.
     void report_unretrieved(const char* what, const std::string& task_name) noexcept;
     /// Binds a not-yet-bound state to `loop` (a Task, when it is created on a loop).

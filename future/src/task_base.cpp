@@ -49,8 +49,12 @@ void TaskBase::start(Scheduler* loop, const std::string& name, bool pinned) {
     run_state_.store(st_scheduled, std::memory_order_relaxed);
     if (!loop->schedule_task(this, TaskWake::spawn)) {
         loop->unregister_task(this);
-        run_state_.store(st_done, std::memory_order_relaxed);
-        release(); // the alive reference; the caller's handle still holds the frame
+        // A close() that ran meanwhile may have orphaned the Task already: whoever moves the
+        // state to done drops the alive reference, exactly once. The caller's handle still
+        // holds the frame either way.
+        if (run_state_.exchange(st_done, std::memory_order_acq_rel) != st_done) {
+            release();
+        }
         throw RuntimeError("Event loop is closed");
     }
 }
@@ -88,9 +92,10 @@ void TaskBase::after_step() noexcept {
         return; // from here on a waker may run us on another thread: touch nothing
     }
     run_state_.store(st_scheduled, std::memory_order_release);
-    if (!loop_->schedule_task(this, TaskWake::yield)) {
-        run_state_.store(st_done, std::memory_order_relaxed);
-    }
+    // If the loop is closed, scheduling fails and the Task stays "scheduled": the loop's
+    // close() orphans every registered Task (state to done, alive reference dropped), so it
+    // is not touched here again.
+    (void)loop_->schedule_task(this, TaskWake::yield);
 }
 
 void TaskBase::wake() noexcept {
@@ -101,9 +106,10 @@ void TaskBase::wake() noexcept {
             // to the step that runs next; exactly one waker wins st_idle -> scheduled.
             if (run_state_.compare_exchange_weak(s, st_scheduled, std::memory_order_acq_rel,
                                                  std::memory_order_acquire)) {
-                if (!loop_->schedule_task(this, TaskWake::wake)) {
-                    run_state_.store(st_done, std::memory_order_relaxed);
-                }
+                // A closed loop refuses it; close() orphans the Task (see after_step). The
+                // frame cannot go away under us meanwhile: the only wakers from other threads
+                // are awaiter nodes inside the frame, whose destruction waits for fire() to end.
+                (void)loop_->schedule_task(this, TaskWake::wake);
                 return;
             }
         } else if (s == st_running) {
@@ -131,6 +137,7 @@ void TaskBase::orphan() noexcept {
 
 bool TaskBase::cancel(std::string msg) {
     FutureStateBase* waiting = nullptr;
+    std::uint32_t seen_wait = 0;
     {
         std::lock_guard guard(lock_);
         if (status_.load(std::memory_order_relaxed) != FutureStatus::pending) {
@@ -138,22 +145,34 @@ bool TaskBase::cancel(std::string msg) {
         }
         ++num_cancels_requested_;
         waiting = waiting_on_;
+        seen_wait = wait_seq_;
         if (waiting != nullptr) {
             waiting->add_ref();
         }
     }
-    if (waiting != nullptr) {
-        const bool cancelled = waiting->cancel(msg);
-        waiting->release();
-        if (cancelled) {
-            // The awaited future's cancellation wakes us with CancelledError(msg).
-            return true;
+    for (;;) {
+        if (waiting != nullptr) {
+            const bool cancelled = waiting->cancel(msg);
+            waiting->release();
+            if (cancelled) {
+                return true; // the awaited future's cancellation wakes us with CancelledError
+            }
         }
+        std::lock_guard guard(lock_);
+        // The future we tried was already done. If the Task has meanwhile moved on to wait on
+        // another one (a newer wait_seq_), that one must be cancelled instead: begin_wait
+        // looked for a pending cancellation before we could set it. Otherwise leave the
+        // cancellation pending for the Task's next suspension point.
+        if (waiting_on_ != nullptr && wait_seq_ != seen_wait) {
+            waiting = waiting_on_;
+            seen_wait = wait_seq_;
+            waiting->add_ref();
+            continue;
+        }
+        cancel_msg_ = std::make_unique<std::string>(std::move(msg));
+        must_cancel_.store(true, std::memory_order_relaxed); // guarded; see the declaration
+        return true;
     }
-    std::lock_guard guard(lock_);
-    cancel_msg_ = std::make_unique<std::string>(std::move(msg));
-    must_cancel_.store(true, std::memory_order_relaxed); // guarded; see the declaration
-    return true;
 }
 
 std::uint32_t TaskBase::cancelling() const {
@@ -191,6 +210,7 @@ void TaskBase::begin_wait(FutureStateBase* fut, std::coroutine_handle<> h) {
     {
         std::lock_guard guard(lock_);
         waiting_on_ = fut;
+        ++wait_seq_;
         if (!must_cancel_.load(std::memory_order_relaxed)) {
             return;
         }

@@ -37,7 +37,7 @@ EventLoop::~EventLoop() {
 std::vector<Task<>> EventLoop::all_tasks() const {
     std::vector<Task<>> out;
     for (detail::TaskBase* t : core_->pending_tasks()) {
-        out.emplace_back(t);
+        out.push_back(Task<>::adopt(t));
     }
     return out;
 }

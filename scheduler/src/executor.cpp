@@ -41,11 +41,14 @@ void BlockingPool::submit(detail::UniqueFunction<void()> job) {
             std::thread([this] { thread_main(); }).detach();
         } catch (...) {
             std::lock_guard guard(mu_);
-            --threads_; // the job stays queued for the threads there are
+            --threads_;
             exit_cv_.notify_all();
             if (threads_ == 0) {
+                // No thread to run it: take the job back (it is the newest) and report.
+                jobs_.pop_back();
                 throw;
             }
+            // Otherwise the job stays queued for the threads there are.
         }
     }
 }
@@ -123,7 +126,30 @@ void CpuPool::submit(detail::UniqueFunction<void()> job) {
     }
     // The job travels as a pointer; our own mutex (above and in finish) orders its creation
     // before its run for the sanitizers, which do not see oneTBB's internal synchronisation.
-    auto* owned = new detail::UniqueFunction<void()>(std::move(job));
+    Impl* impl = impl_.get();
+    detail::UniqueFunction<void()>* owned = nullptr;
+    auto undo = [impl] {
+        std::lock_guard guard(impl->mu);
+        if (--impl->in_flight == 0) {
+            impl->idle_cv.notify_all();
+        }
+    };
+    try {
+        owned = new detail::UniqueFunction<void()>(std::move(job));
+    } catch (...) {
+        undo();
+        throw;
+    }
+    try {
+        enqueue(owned);
+    } catch (...) {
+        delete owned;
+        undo();
+        throw;
+    }
+}
+
+void CpuPool::enqueue(detail::UniqueFunction<void()>* owned) {
     Impl* impl = impl_.get();
     impl->arena.enqueue([impl, owned] {
         {

@@ -181,10 +181,14 @@ bool LoopCore::schedule(Runnable* r) noexcept {
         if (parked_ && !wake_pending_) {
             wake_pending_ = true;
             wake = true;
+            // Once the lock is released the loop may run what we queued, and that may drop
+            // the last reference to this loop before we write its eventfd: hold one.
+            add_ref();
         }
     }
     if (wake) {
         poller_.wake();
+        release();
     }
     return true;
 }
@@ -316,7 +320,9 @@ std::vector<TaskBase*> LoopCore::pending_tasks() const {
     std::vector<TaskBase*> out;
     out.reserve(task_count_);
     for (TaskBase* t = tasks_; t != nullptr; t = t->registry_next_) {
-        if (!t->done()) {
+        // A listed Task whose count reached zero is being destroyed (its destructor waits for
+        // this lock to unlink it): skip it.
+        if (!t->done() && t->try_add_ref()) {
             out.push_back(t);
         }
     }

@@ -71,7 +71,7 @@ EventLoop& Runtime::loop(std::size_t i) {
 void Runtime::cancel_leftovers() {
     std::vector<Task<>> tasks;
     for (detail::TaskBase* t : core_->pending_tasks()) {
-        tasks.emplace_back(t);
+        tasks.push_back(Task<>::adopt(t));
     }
     for (Task<>& t : tasks) {
         t.cancel();

@@ -310,11 +310,14 @@ void RuntimeCore::stop_workers() {
         }
     }
     threads_.clear();
+    // The pools before the loops: a job that finishes completes its Future and wakes its
+    // Task (which goes to the inject queue and never runs) while the loops are still open;
+    // then close() orphans every Task left, with no thread other than this one touching them.
+    cpu_pool_->shutdown();
+    blocking_pool_->shutdown();
     for (auto& loop : loops_) {
         loop->close();
     }
-    cpu_pool_->shutdown();
-    blocking_pool_->shutdown();
 }
 
 } // namespace eddy::detail

@@ -261,3 +261,82 @@ TEST_SUITE("stress/runtime") {
         CHECK(eddy::test::Counted::alive == 0);
     }
 }
+
+TEST_SUITE("stress/runtime") {
+    TEST_CASE("a cancel racing with the completion of one wait still cancels the next wait") {
+        // Regression: cancel() saw the Task waiting on f1, f1 completed, the Task moved on to
+        // wait on f2 (which never completes), and the cancellation was left pending forever.
+        const int rounds = 2'000 / scale;
+        eddy::Runtime rt{eddy::Config{.workers = 2}};
+        int hung = 0;
+        for (int r = 0; r < rounds; ++r) {
+            eddy::Future<int> f1;
+            eddy::Future<int> f2; // never completed
+            auto task = rt.spawn([](eddy::Future<int> a, eddy::Future<int> b) -> eddy::Coro<int> {
+                const int x = co_await a;
+                co_return x + co_await b;
+            }(f1, f2));
+            std::this_thread::sleep_for(std::chrono::microseconds(r % 20));
+            eddy::test::StartBarrier go(2);
+            std::thread completer([&] {
+                go.arrive_and_wait();
+                try {
+                    f1.set_result(1);
+                } catch (const eddy::InvalidStateError&) { // NOLINT(bugprone-empty-catch)
+                    // the cancel got to f1 first
+                }
+            });
+            go.arrive_and_wait();
+            task.cancel();
+            completer.join();
+            if (task.wait_for(2s) != std::future_status::ready) {
+                ++hung;
+                f2.set_result(0); // unblock it so the runtime can shut down
+            }
+            CHECK(task.done());
+        }
+        CHECK(hung == 0);
+    }
+
+    TEST_CASE("cancel_leftovers while Tasks finish on the workers touches no freed Task") {
+        for (int round = 0; round < 20; ++round) {
+            eddy::Runtime rt{eddy::Config{.workers = 2}};
+            for (int i = 0; i < 2'000 / scale; ++i) {
+                rt.spawn([](int n) -> eddy::Coro<void> {
+                    for (int k = 0; k < n % 4; ++k) {
+                        co_await eddy::yield_now();
+                    }
+                }(i));
+            }
+            rt.cancel_leftovers(); // races with Tasks finishing and being freed
+            rt.shutdown();
+        }
+        CHECK(true); // the assertions are ASan's and TSan's: no use after free, no race
+    }
+
+    TEST_CASE("closing a loop while another thread completes what its Tasks await is safe") {
+        for (int round = 0; round < 50; ++round) {
+            auto loop = eddy::new_event_loop();
+            loop.set_exception_handler([](eddy::EventLoop&, const eddy::ExceptionContext&) {});
+            std::vector<eddy::Future<int>> futures;
+            for (int i = 0; i < 100; ++i) {
+                futures.push_back(loop.create_future<int>());
+                loop.create_task([](eddy::Future<int> f) -> eddy::Coro<int> {
+                    co_return co_await f;
+                }(futures.back()));
+            }
+            loop.run_until_complete(eddy::sleep(0s)); // every Task now waits
+            eddy::test::StartBarrier go(2);
+            std::thread completer([&] {
+                go.arrive_and_wait();
+                for (auto& f : futures) {
+                    f.set_result(1);
+                }
+            });
+            go.arrive_and_wait();
+            loop.close(); // orphans the Tasks while their futures complete
+            completer.join();
+            CHECK(loop.is_closed());
+        }
+    }
+}

@@ -21,6 +21,7 @@
 #include <exception>
 #include <future>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -44,8 +45,11 @@ public:
     FutureAwaiter(const FutureAwaiter&) = delete;
     FutureAwaiter& operator=(const FutureAwaiter&) = delete;
     ~FutureAwaiter() {
-        if (suspended_ && !fired_.load(std::memory_order_acquire)) {
-            state_->remove_node(this); // the Task died while waiting (its loop closed)
+        // Destroyed while still suspended: the Task died waiting (its loop closed). Unlink the
+        // node; if completion already took it, wait until its fire() is over (it is using
+        // this node and the Task right now).
+        if (suspended_ && !state_->remove_node(this)) {
+            wait_fired();
         }
     }
 
@@ -68,6 +72,7 @@ public:
     decltype(auto) await_resume() {
         if (suspended_) {
             suspended_ = false;
+            wait_fired();      // fire() may still be returning from wake() on the completing thread
             task_->end_wait(); // throws CancelledError when a cancellation is pending
         }
         state_->check_result();
@@ -83,15 +88,22 @@ public:
     }
 
     void fire(FutureStateBase& /*state*/) noexcept override {
-        TaskBase* t = task_;
-        // Release: pairs with the acquire load in the destructor (which may run on the
-        // Task's thread once the wake below lets it go on).
+        task_->wake();
+        // Release: pairs with the acquire load in wait_fired. The node (in the Task's frame)
+        // stays alive until this store: whoever resumes or destroys the awaiter waits for it.
         fired_.store(true, std::memory_order_release);
-        t->wake();
     }
-    void drop() noexcept override {}
+    void drop() noexcept override { fired_.store(true, std::memory_order_release); }
 
 private:
+    /// Spins until fire() has returned (a few instructions after the wake that let the Task
+    /// resume, so the wait is short; yielding keeps an oversubscribed machine moving).
+    void wait_fired() const noexcept {
+        while (!fired_.load(std::memory_order_acquire)) {
+            std::this_thread::yield();
+        }
+    }
+
     FutureStateBase* state_;
     ValueSlot<T>* slot_;
     TaskBase* task_ = nullptr;

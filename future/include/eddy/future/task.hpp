@@ -62,6 +62,15 @@ public:
             }));
     }
 
+    /// Internal: a handle that adopts a reference the caller already holds on `t`.
+    static Task adopt(detail::TaskBase* t) noexcept {
+        Task task(t);
+        if (t != nullptr) {
+            t->release(); // `task` took its own; drop the adopted one (never the last)
+        }
+        return task;
+    }
+
     /// Internal: a new handle to `t` (takes a reference).
     explicit Task(detail::TaskBase* t) noexcept
         : Future<T>(Future<T>::adopt, t,

@@ -82,6 +82,7 @@ public:
 
 private:
     struct Impl;
+    void enqueue(detail::UniqueFunction<void()>* owned);
     std::unique_ptr<Impl> impl_;
     unsigned threads_;
 };

@@ -69,6 +69,17 @@ public:
     // orders this owner's last uses before the destruction; the acquire half, taken by the
     // owner that reaches zero, sees every other owner's uses.
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    /// A new reference unless the count already reached zero (the state is being destroyed:
+    /// a registry may still list it until its destructor unlinks it). Relaxed, as add_ref.
+    [[nodiscard]] bool try_add_ref() noexcept {
+        std::uint32_t r = refs_.load(std::memory_order_relaxed);
+        while (r != 0) {
+            if (refs_.compare_exchange_weak(r, r + 1, std::memory_order_relaxed)) {
+                return true;
+            }
+        }
+        return false;
+    }
     void release() noexcept {
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             destroy();

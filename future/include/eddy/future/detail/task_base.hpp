@@ -112,6 +112,7 @@ private:
     std::atomic<bool> must_cancel_{false};
     std::uint32_t num_cancels_requested_ = 0; // guarded
     FutureStateBase* waiting_on_ = nullptr;   // guarded
+    std::uint32_t wait_seq_ = 0;              // guarded: counts begin_wait calls (see cancel)
     std::uint64_t id_;
     std::unique_ptr<std::string> name_;       // guarded; null until named
     std::unique_ptr<std::string> cancel_msg_; // guarded

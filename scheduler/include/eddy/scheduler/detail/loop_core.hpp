@@ -148,6 +148,8 @@ public:
     /// Throws RuntimeError unless the loop can start running on this thread.
     void check_can_run() const;
 
+    /// The pending Tasks, each with a reference taken under the registry lock (a Task may be
+    /// finishing on another worker): the caller adopts them (or releases them).
     [[nodiscard]] std::vector<TaskBase*> pending_tasks() const;
 
     void set_exception_handler(ExceptionHandlerFn fn) {

@@ -146,7 +146,7 @@ public:
     /// The loop a Task spawned from this thread starts on: the current worker's, else the
     /// next in turn.
     [[nodiscard]] LoopCore* spawn_loop() noexcept;
-    /// Pending Tasks of every loop.
+    /// Pending Tasks of every loop, each with a reference the caller adopts.
     [[nodiscard]] std::vector<TaskBase*> pending_tasks() const;
     /// Stops and joins the workers, closes the loops. Idempotent.
     void stop_workers();

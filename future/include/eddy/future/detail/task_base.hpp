@@ -24,9 +24,18 @@
 ///   Coro's end sets `next_` to its caller. Every transfer returns to `run()`, so chains of
 ///   a million synchronous awaits (or a million nested ones) use a constant amount of stack
 ///   with every compiler and optimisation level.
+/// * A closed loop. Scheduling onto a closed loop fails; the waker (or the runner) then
+///   leaves the Task as it is. close() orphans every registered Task: it exchanges the state
+///   to done and drops the alive reference, so exactly one party ever drops it (start()'s
+///   failure path uses the same exchange). The frame cannot vanish under a waker on another
+///   thread: such wakers are awaiter nodes inside the frame, and an awaiter's destruction
+///   waits until its fire() has returned.
 /// * Cancellation, asyncio's: `cancel()` cancels the future the Task waits on (`waiting_on_`)
 ///   if it can, else sets `must_cancel_`, which the Task's next suspension point turns into
-///   CancelledError. Fields marked "guarded" are read and written under the state's lock.
+///   CancelledError. When the future it tried was already done and the Task has since begun
+///   another wait (`wait_seq_` moved), cancel() tries that one, so a request is never left
+///   pending on a Task blocked elsewhere. Fields marked "guarded" are read and written under
+///   the state's lock.
 
 #include <atomic>
 #include <coroutine>

@@ -58,8 +58,8 @@ protected:
     [[nodiscard]] virtual const char* type_name() const noexcept = 0;
 
 private:
-    std::atomic<std::uint32_t> refs_{1};
-    std::atomic<bool> cancelled_{false};
+    std::atomic<std::uint32_t> refs_{1}; // the queue's and the Handles'; see release()
+    std::atomic<bool> cancelled_{false}; // relaxed: see cancel()
 };
 
 /// A timer's entry in its loop's heap.

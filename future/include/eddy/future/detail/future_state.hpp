@@ -162,12 +162,14 @@ protected:
     void bind_loop(Scheduler* loop) noexcept;
 
     mutable SpinLock lock_;
+    /// Written under lock_ with release (finish_locked), read with acquire by status(): see
+    /// the design block.
     std::atomic<FutureStatus> status_{FutureStatus::pending};
     const bool is_task_;
     /// Set when an exception is stored, cleared when someone reads it (`exception()`,
     /// `result()`, `co_await`). Relaxed: a diagnostic flag, read when the state dies.
     std::atomic<bool> exception_unretrieved_{false};
-    std::atomic<std::uint32_t> refs_{1};
+    std::atomic<std::uint32_t> refs_{1}; // handles + a Task's alive reference; see release()
     std::uint32_t next_callback_id_ = 0; // guarded by lock_
     Scheduler* loop_ = nullptr;          // strong reference; fixed once bound
     std::exception_ptr exc_;             // the failure, or the CancelledError when cancelled

@@ -170,6 +170,7 @@ public:
     [[nodiscard]] Worker* worker() const noexcept { return worker_; }
     /// Makes the next (or current) park return at once. Any thread. See the design block.
     void unpark() noexcept;
+    /// Seconds; relaxed: a setting read by the loop's thread in debug mode, set from anywhere.
     std::atomic<double> slow_callback_duration{0.1};
 
     [[nodiscard]] std::size_t ready_count() const noexcept { return ready_.size(); }
@@ -227,22 +228,25 @@ private:
     Poller poller_;
 
     std::atomic<bool> running_{false}; // release on start/stop: is_running() from any thread
+    /// Set once by close() (acq_rel exchange); read with acquire by is_closed() from any thread,
+    /// so who sees it closed also sees the queues' final state. Posts from other threads are
+    /// refused under remote_mu_ (remote_closed_), not by this flag.
     std::atomic<bool> closed_{false};
     std::atomic<bool> stopping_{
         false};                // relaxed: stop() from the loop or another thread is a request
     std::thread::id thread_{}; // the thread running the loop, valid while running_
 
-    // Pending Tasks whose home is this loop. Guarded by registry_lock_: on a runtime a Task
-    // may finish on any worker.
+    // Tasks whose home is this loop, until they are destroyed. Guarded by registry_lock_: a
+    // Task may be destroyed on any thread.
     mutable SpinLock registry_lock_;
     TaskBase* tasks_ = nullptr;
     std::size_t task_count_ = 0;
     Worker* worker_ = nullptr; // set when this loop is a runtime's worker
 
-    mutable std::mutex handler_mu_; // reports may come from any thread (a runtime's workers)
-    ExceptionHandlerFn handler_;    // guarded by handler_mu_
-    std::atomic<bool> debug_{false};
-    EventLoop* self_ = nullptr; // the handle passed to exception handlers while running
+    mutable std::mutex handler_mu_;  // reports may come from any thread (a runtime's workers)
+    ExceptionHandlerFn handler_;     // guarded by handler_mu_
+    std::atomic<bool> debug_{false}; // relaxed: a setting, read per turn; no data hangs on it
+    EventLoop* self_ = nullptr;      // the handle passed to exception handlers while running
 };
 
 } // namespace detail

@@ -166,12 +166,16 @@ public:
     std::mutex idle_mu_;
     std::vector<Worker*> idle_;                     // guarded by idle_mu_
     alignas(64) std::atomic<unsigned> num_idle_{0}; // seq_cst: see the design block
+    /// Workers stealing right now. acq_rel increments/decrements by the searcher; relaxed reads
+    /// elsewhere: it only limits searchers and decides whether a wake-up hint is worth it.
     alignas(64) std::atomic<unsigned> num_searching_{0};
 
 private:
     void worker_main(Worker& w);
 
     std::vector<std::thread> threads_;
+    /// Set once (release) before the loops are stopped; workers read it (acquire) to leave
+    /// their run loop, and schedule_task to stop queueing locally.
     std::atomic<bool> shutdown_{false};
     std::atomic<unsigned> next_spawn_{0}; // round-robin home loop for outside spawns
     std::mutex stop_mu_;                  // serialises stop_workers

@@ -130,6 +130,8 @@ private:
     static constexpr std::uint32_t mask = capacity - 1;
     alignas(64) std::atomic<std::uint32_t> head_{0};
     alignas(64) std::atomic<std::uint32_t> tail_{0};
+    /// Slots: atomics accessed relaxed (ordering comes from head_/tail_, see the design
+    /// block); atomic so a thief's speculative read of a slot being reused is not a data race.
     std::array<std::atomic<TaskBase*>, capacity> buf_{};
 };
 
@@ -189,9 +191,9 @@ private:
     }
 
     std::mutex mu_;
-    TaskBase* head_ = nullptr; // guarded by mu_
-    TaskBase* tail_ = nullptr; // guarded by mu_
-    std::atomic<std::size_t> len_{0};
+    TaskBase* head_ = nullptr;        // guarded by mu_
+    TaskBase* tail_ = nullptr;        // guarded by mu_
+    std::atomic<std::size_t> len_{0}; // written under mu_; read relaxed without it as a hint
 };
 
 } // namespace eddy::detail

@@ -6,9 +6,14 @@
 #include <eddy/future/error.hpp>
 #include <eddy/future/future.hpp>
 #include <eddy/future/task.hpp>
+#include <eddy/scheduler/compose.hpp>
 #include <eddy/scheduler/event_loop.hpp>
 #include <eddy/scheduler/executor.hpp>
 #include <eddy/scheduler/handle.hpp>
+#include <eddy/scheduler/queue.hpp>
 #include <eddy/scheduler/run.hpp>
 #include <eddy/scheduler/runtime.hpp>
 #include <eddy/scheduler/sleep.hpp>
+#include <eddy/scheduler/sync.hpp>
+#include <eddy/scheduler/task_group.hpp>
+#include <eddy/scheduler/timeout.hpp>

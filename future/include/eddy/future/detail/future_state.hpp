@@ -122,6 +122,22 @@ public:
         return true;
     }
 
+    /// Two-phase completion, for synchronisation primitives that decide under their own lock
+    /// which waiter wins: like `try_finish`, but returns the callback list in `list` instead
+    /// of firing it. The caller fires it with `fire_claimed` after dropping its lock.
+    template <class Store>
+    bool try_finish_deferred(Store&& store, CallbackNode*& list) {
+        std::lock_guard guard(lock_);
+        if (status_.load(std::memory_order_relaxed) != FutureStatus::pending) {
+            return false;
+        }
+        std::forward<Store>(store)();
+        list = finish_locked(FutureStatus::finished);
+        return true;
+    }
+    /// Fires a list that `try_finish_deferred` returned.
+    void fire_claimed(CallbackNode* list) noexcept { fire_all(list); }
+
     /// For `result()` and `co_await`: throws InvalidStateError when pending, the
     /// CancelledError when cancelled, the stored exception when failed. Marks it retrieved.
     void check_result();
@@ -257,6 +273,31 @@ private:
     void (*call_)(void* fn, FutureStateBase& state) = nullptr;
     void (*free_)(void* fn) noexcept = nullptr;
 };
+
+/// An internal callback that runs inline, on the thread that completes the future, right
+/// after completion (composition helpers: gather, wait, TaskGroup). `f(state)` must be
+/// thread-safe and must not throw.
+template <class F>
+class InlineCallback final : public CallbackNode, public SmallAllocated {
+public:
+    explicit InlineCallback(F f) : f_(std::move(f)) {}
+    void fire(FutureStateBase& state) noexcept override {
+        f_(state);
+        delete this;
+    }
+    void drop() noexcept override { delete this; }
+
+private:
+    ~InlineCallback() = default;
+    F f_;
+};
+
+/// Adds `f` as an inline callback of `state` (fired at once, here, when already done).
+/// Returns its id for `remove_callback`.
+template <class F>
+std::uint64_t add_inline_callback(FutureStateBase* state, F&& f) {
+    return state->add_callback(new InlineCallback<std::decay_t<F>>(std::forward<F>(f)));
+}
 
 template <class F>
 DoneCallback* DoneCallback::make(F&& f) {

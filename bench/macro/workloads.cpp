@@ -2,11 +2,12 @@
 // the peers' format (../shared/peers): `RESULT <workload> eddy <metric>=<value> ...`, the
 // headline metric first, then the runtime's metrics that explain it.
 //
-//   workloads <w1|w2|w3|w4|w5|w6> [--workers N] [--n N]
+//   workloads <w1|w2|w3|w3q|w4|w5|w6> [--workers N] [--n N]
 //
 //   w1 spawn      one Task spawns N (1,000,000) empty Tasks, then awaits them all: tasks/s
 //   w2 yield      1,000 Tasks each yield N/1000 (1,000) times: yields/s
 //   w3 ping-pong  two Tasks bounce a value N (1,000,000) times through Futures: round trips/s
+//   w3q           the same through two eddy::Queue(maxsize=1), as Tokio's W3 uses mpsc(1)
 //   w4 cross      a plain thread posts N (1,000,000) callbacks with call_soon_threadsafe:
 //                 posts/s; then 10,000 post-and-acknowledge round trips: p50 / p99 in us
 //   w5 timers     N (1,000,000) timers spread over 0..1 s: wall s, mean lateness in us
@@ -127,6 +128,36 @@ eddy::Coro<double> w3(long n) {
     co_return rate;
 }
 
+// W3 through queues, as Tokio's figure is measured: two Tasks, two bounded(1) Queues.
+eddy::Coro<void> queue_ponger(eddy::Queue<long>& in, eddy::Queue<long>& out) {
+    for (;;) {
+        const long v = co_await in.get();
+        if (v < 0) {
+            co_return;
+        }
+        co_await out.put(v + 1);
+    }
+}
+
+eddy::Coro<double> w3q(long n) {
+    eddy::Queue<long> pings(1);
+    eddy::Queue<long> pongs(1);
+    auto other = eddy::create_task(queue_ponger(pings, pongs));
+    const auto start = Clock::now();
+    long x = 0;
+    for (long i = 0; i < n; ++i) {
+        co_await pings.put(x);
+        x = co_await pongs.get();
+    }
+    const double rate = static_cast<double>(n) / since(start);
+    co_await pings.put(-1);
+    co_await other;
+    if (x != n) {
+        std::abort();
+    }
+    co_return rate;
+}
+
 eddy::Coro<std::string> w4(long n) {
     auto& loop = eddy::get_running_loop();
     auto all_in = loop.create_future<void>();
@@ -239,7 +270,7 @@ eddy::Coro<std::string> w6(long n) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: workloads w1|w2|w3|w4|w5|w6 [--workers N] [--n N]\n");
+        std::fprintf(stderr, "usage: workloads w1|w2|w3|w3q|w4|w5|w6 [--workers N] [--n N]\n");
         return 2;
     }
     const std::string w = argv[1];
@@ -260,6 +291,8 @@ int main(int argc, char** argv) {
         line = "yields_per_s=" + std::to_string(static_cast<long>(rt.run(w2(n))));
     } else if (w == "w3") {
         line = "roundtrips_per_s=" + std::to_string(static_cast<long>(rt.run(w3(n))));
+    } else if (w == "w3q") {
+        line = "roundtrips_per_s=" + std::to_string(static_cast<long>(rt.run(w3q(n))));
     } else if (w == "w4") {
         line = rt.run(w4(n));
     } else if (w == "w5") {

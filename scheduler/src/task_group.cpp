@@ -98,7 +98,7 @@ void TaskGroup::check_open() {
     }
 }
 
-void TaskGroup::adopt(Task<> child) {
+void TaskGroup::adopt(const Task<>& child) {
     detail::TaskBase* base = child.base();
     {
         std::lock_guard guard(s_->mu);

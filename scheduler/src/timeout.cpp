@@ -72,7 +72,7 @@ void Timeout::reschedule(time_point when) {
     arm_locked(state_);
 }
 
-void Timeout::exit(std::exception_ptr error) {
+void Timeout::exit(const std::exception_ptr& error) {
     bool to_timeout = false;
     {
         std::lock_guard guard(state_->mu);

@@ -490,6 +490,9 @@ Coro<await_result_t<A>> wait_for_impl(A aw, std::optional<double> seconds) {
             }
             std::rethrow_exception(error);
         }
+        if constexpr (!std::is_void_v<R>) {
+            throw InvalidStateError("wait_for: the awaitable ended without a value");
+        }
     } else {
         co_return co_await timeout(seconds).run(std::move(aw));
     }

@@ -4,9 +4,13 @@
 /// `LifoQueue<T>` (last in, first out), safe between Tasks on different workers.
 ///
 /// Semantics are asyncio's: `maxsize` 0 means unbounded; `put` waits while a bounded queue is
-/// full and `get` while it is empty; getters and putters are woken in FIFO order and, woken,
-/// check again (a getter that finds the queue emptied by someone else waits again), so a
-/// cancelled getter or putter that had just been woken passes its wake-up on. `task_done` and
+/// full and `get` while it is empty; getters and putters are served in FIFO order. Where
+/// asyncio wakes a getter and lets it take the item when it runs, eddy hands the item to the
+/// first waiting getter directly (with several workers, a getter that never waited could
+/// otherwise take it first; and it saves the woken getter a second trip through the lock):
+/// such an item is never counted by `qsize()`. A getter cancelled just after being handed an
+/// item gives it back (to the next getter, or the front of the queue); a putter woken and
+/// then cancelled passes its wake-up on; so nothing is lost. `task_done` and
 /// `join` count unfinished items; `shutdown(immediate)` makes blocked and later `put`s throw
 /// QueueShutDown, and `get`s too once the queue is empty (at once with `immediate`, which
 /// also drops what is queued).
@@ -31,6 +35,7 @@
 #include <eddy/future/coro.hpp>
 #include <eddy/future/detail/spin_lock.hpp>
 #include <eddy/future/error.hpp>
+#include <eddy/future/future.hpp>
 #include <eddy/scheduler/detail/wait_list.hpp>
 #include <eddy/scheduler/sync.hpp>
 
@@ -42,6 +47,7 @@ template <class T>
 struct FifoStore {
     std::deque<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
+    void push_front(T&& v) { items.push_front(std::move(v)); }
     T pop() {
         T v = std::move(items.front());
         items.pop_front();
@@ -54,6 +60,7 @@ template <class T>
 struct LifoStore {
     std::vector<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
+    void push_front(T&& v) { push(std::move(v)); } // "next out" is the top
     T pop() {
         T v = std::move(items.back());
         items.pop_back();
@@ -75,6 +82,7 @@ struct HeapStore {
         items.push_back(std::move(v));
         std::push_heap(items.begin(), items.end(), Greater{});
     }
+    void push_front(T&& v) { push(std::move(v)); } // the heap decides the order
     T pop() {
         std::pop_heap(items.begin(), items.end(), Greater{});
         T v = std::move(items.back());
@@ -99,7 +107,7 @@ public:
     ~BasicQueue() = default;
 
     [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
-    /// Items queued now.
+    /// Items queued now (not counting one being handed to a waiting getter).
     [[nodiscard]] std::size_t qsize() const noexcept {
         return size_.load(std::memory_order_relaxed);
     }
@@ -143,11 +151,80 @@ public:
         push_locked(std::move(item), wakeups);
     }
 
+private:
+    /// A getter's node: a putter moves the item into `slot` before waking it.
+    struct GetWaiter : detail::Waiter {
+        std::optional<T> slot; // guarded by mu_
+    };
+
+public:
     /// `co_await q.get()`: the next item; waits while the queue is empty. Throws
     /// QueueShutDown once the queue is shut down and empty.
-    auto get() {
-        return detail::fast_path<T>([this] { return try_get(); }, [this] { return get_slow(); });
-    }
+    class [[nodiscard]] GetAwaiter {
+    public:
+        explicit GetAwaiter(BasicQueue* q) noexcept : q_(q) {}
+        /// Movable until awaited (the waiter node is not moved: it is unused until then).
+        GetAwaiter(GetAwaiter&& o) noexcept : q_(o.q_) {}
+        GetAwaiter(const GetAwaiter&) = delete;
+        GetAwaiter& operator=(const GetAwaiter&) = delete;
+        GetAwaiter& operator=(GetAwaiter&&) = delete;
+        ~GetAwaiter() = default;
+
+        bool await_ready() {
+            if (detail::current_task == nullptr) {
+                throw RuntimeError("Queue.get() must be awaited inside a Task");
+            }
+            detail::Wakeups wakeups;
+            std::lock_guard guard(q_->mu_);
+            if (q_->store_.size() > 0) {
+                item_.emplace(q_->pop_locked(wakeups));
+                return true;
+            }
+            if (q_->shutdown_) {
+                throw QueueShutDown();
+            }
+            q_->getters_.push_back(node_); // a putter hands its item to node_.slot
+            return false;
+        }
+        bool await_suspend(std::coroutine_handle<> h) {
+            awaiter_.emplace(detail::FutureAccess<void>::state(node_.future()), nullptr, false);
+            return awaiter_->await_suspend(h);
+        }
+        T await_resume() {
+            if (item_) {
+                return std::move(*item_);
+            }
+            std::exception_ptr error;
+            try {
+                awaiter_->await_resume(); // CancelledError when the Task was cancelled
+            } catch (...) {
+                error = std::current_exception();
+            }
+            detail::Wakeups wakeups;
+            std::lock_guard guard(q_->mu_);
+            q_->getters_.unlink(node_);
+            if (node_.slot) {
+                if (!error) {
+                    return std::move(*node_.slot);
+                }
+                // Handed an item, then cancelled: it goes to the next getter, or back to the
+                // front of the queue, so nothing is lost.
+                q_->give_back_locked(std::move(*node_.slot), wakeups);
+                node_.slot.reset();
+            }
+            if (error) {
+                std::rethrow_exception(error);
+            }
+            throw QueueShutDown(); // woken empty-handed: only shutdown() does that
+        }
+
+    private:
+        BasicQueue* q_;
+        std::optional<T> item_;
+        typename BasicQueue::GetWaiter node_;
+        std::optional<detail::FutureAwaiter<void>> awaiter_;
+    };
+    GetAwaiter get() { return GetAwaiter(this); }
     /// Gets without waiting. Throws QueueEmpty when empty, QueueShutDown when shut down
     /// and empty.
     T get_nowait() {
@@ -202,12 +279,30 @@ private:
         return maxsize_ > 0 && store_.size() >= maxsize_;
     }
     void push_locked(T&& item, detail::Wakeups& wakeups) {
-        store_.push(std::move(item));
-        size_.store(store_.size(), std::memory_order_relaxed);
         if (unfinished_++ == 0) {
             finished_.clear();
         }
-        getters_.wake_first(wakeups);
+        give_back_locked(std::move(item), wakeups, false);
+    }
+    /// Hands `item` to the first getter still waiting, else queues it (at the front for a
+    /// give-back: a FIFO getter that was cancelled returns its item where it came from).
+    void give_back_locked(T&& item, detail::Wakeups& wakeups, bool front = true) {
+        while (detail::Waiter* w = getters_.front()) {
+            getters_.unlink(*w);
+            auto& g = static_cast<GetWaiter&>(*w);
+            g.slot.emplace(std::move(item));
+            if (wakeups.claim(g)) {
+                return;
+            }
+            item = std::move(*g.slot); // cancelled meanwhile: try the next one
+            g.slot.reset();
+        }
+        if (front) {
+            store_.push_front(std::move(item));
+        } else {
+            store_.push(std::move(item));
+        }
+        size_.store(store_.size(), std::memory_order_relaxed);
     }
     T pop_locked(detail::Wakeups& wakeups) {
         T item = store_.pop();
@@ -229,15 +324,6 @@ private:
         push_locked(std::move(item), wakeups);
         return true;
     }
-    std::optional<T> try_get() {
-        detail::Wakeups wakeups;
-        std::lock_guard guard(mu_);
-        if (store_.size() == 0) {
-            return std::nullopt; // the slow path reports a shut-down queue
-        }
-        return pop_locked(wakeups);
-    }
-
     Coro<void> put_slow(T item) {
         for (;;) {
             detail::Waiter w;
@@ -273,48 +359,14 @@ private:
         }
     }
 
-    Coro<T> get_slow() {
-        for (;;) {
-            detail::Waiter w;
-            {
-                detail::Wakeups wakeups;
-                std::lock_guard guard(mu_);
-                if (store_.size() > 0) {
-                    co_return pop_locked(wakeups);
-                }
-                if (shutdown_) {
-                    throw QueueShutDown();
-                }
-                getters_.push_back(w);
-            }
-            std::exception_ptr error;
-            try {
-                co_await w.future();
-            } catch (...) {
-                error = std::current_exception();
-            }
-            if (error) {
-                detail::Wakeups wakeups;
-                {
-                    std::lock_guard guard(mu_);
-                    getters_.unlink(w);
-                    if (w.claimed() && store_.size() > 0) {
-                        getters_.wake_first(wakeups); // woken, then cancelled: pass it on
-                    }
-                }
-                std::rethrow_exception(error);
-            }
-        }
-    }
-
     const std::size_t maxsize_;
     detail::SpinLock mu_;
     Store store_;                      // guarded by mu_
     std::atomic<std::size_t> size_{0}; // written under mu_; read relaxed by qsize() (a snapshot)
     std::size_t unfinished_ = 0;       // guarded by mu_
     bool shutdown_ = false;            // guarded by mu_
-    detail::WaiterList getters_;       // guarded by mu_
-    detail::WaiterList putters_;       // guarded by mu_
+    detail::WaiterList getters_{mu_};  // guarded by mu_
+    detail::WaiterList putters_{mu_};  // guarded by mu_
     Event finished_;                   // set while unfinished_ == 0
 };
 

@@ -98,7 +98,7 @@ private:
     detail::SpinLock mu_;
     /// Written under mu_; read relaxed by locked() (a snapshot, as asyncio's `locked()`).
     std::atomic<bool> locked_{false};
-    detail::WaiterList waiters_; // guarded by mu_
+    detail::WaiterList waiters_{mu_}; // guarded by mu_
 };
 
 /// asyncio.Event.
@@ -132,8 +132,8 @@ private:
     Coro<bool> wait_slow();
 
     detail::SpinLock mu_;
-    std::atomic<bool> set_{false}; // written under mu_ (release); see is_set()
-    detail::WaiterList waiters_;   // guarded by mu_
+    std::atomic<bool> set_{false};    // written under mu_ (release); see is_set()
+    detail::WaiterList waiters_{mu_}; // guarded by mu_
 };
 
 /// asyncio.Condition: a Lock (its own, or one given) plus notifications.
@@ -175,7 +175,7 @@ private:
     std::unique_ptr<Lock> own_;
     Lock* lock_;
     detail::SpinLock mu_;
-    detail::WaiterList waiters_; // guarded by mu_
+    detail::WaiterList waiters_{mu_}; // guarded by mu_
 };
 
 /// asyncio.Semaphore: `value` permits; `acquire` waits while none is free.
@@ -221,8 +221,8 @@ private:
     mutable detail::SpinLock mu_;
     /// Written under mu_; read relaxed by value() (a snapshot).
     std::atomic<std::int64_t> value_;
-    const std::int64_t bound_;   // the initial value of a BoundedSemaphore, else -1
-    detail::WaiterList waiters_; // guarded by mu_
+    const std::int64_t bound_;        // the initial value of a BoundedSemaphore, else -1
+    detail::WaiterList waiters_{mu_}; // guarded by mu_
 };
 
 /// asyncio.BoundedSemaphore: `release()` beyond the initial value throws ValueError.

@@ -79,7 +79,7 @@ private:
     struct State;
     explicit TaskGroup(bool scoped);
     void check_open();
-    void adopt(Task<> child);
+    void adopt(const Task<>& child);
 
     std::shared_ptr<State> s_;
 };

@@ -122,7 +122,7 @@ private:
     };
     void enter();
     /// Ends the scope; rethrows `error`, or throws TimeoutError in its place.
-    void exit(std::exception_ptr error);
+    void exit(const std::exception_ptr& error);
     static void arm_locked(const std::shared_ptr<State>& state);
 
     template <class A>

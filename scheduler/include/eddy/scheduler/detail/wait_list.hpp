@@ -18,15 +18,20 @@
 ///   same `co_await`) sees `claimed()` and passes what it was given on (the lock, a permit, a
 ///   notification) before rethrowing.
 /// * A waiter unlinks itself after it resumes, under the lock; a waker that pops it first
-///   leaves it unlinked, so unlinking twice is harmless.
+///   leaves it unlinked, so unlinking twice is harmless. A waiter destroyed while still
+///   listed (its Task was destroyed suspended, when a loop closed under it) unlinks itself
+///   in its destructor.
 
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include <eddy/future/coro.hpp>
+#include <eddy/future/detail/spin_lock.hpp>
 #include <eddy/future/future.hpp>
 
 namespace eddy::detail {
@@ -40,13 +45,15 @@ Future<T> detached_future() {
     return f;
 }
 
+class WaiterList;
+
 /// A waiting Task's node (lives in its coroutine frame).
 class Waiter {
 public:
     Waiter() : fut_(detached_future<void>()) {}
     Waiter(const Waiter&) = delete;
     Waiter& operator=(const Waiter&) = delete;
-    ~Waiter() = default;
+    inline ~Waiter();
 
     [[nodiscard]] Future<void>& future() noexcept { return fut_; }
     /// The future was completed by a waker (not cancelled): the waiter was given something.
@@ -56,6 +63,10 @@ public:
     Waiter* prev_ = nullptr; // guarded by the primitive's lock
     Waiter* next_ = nullptr;
     bool linked_ = false;
+    /// The list holding this waiter, or null. Written under the list's lock (release);
+    /// read without it (acquire) only by the destructor, which then takes the lock and
+    /// checks again: a null it reads is final, as only the waiter itself links it again.
+    std::atomic<WaiterList*> list_{nullptr};
 
 private:
     Future<void> fut_;
@@ -110,9 +121,16 @@ private:
     std::vector<Entry> more_;
 };
 
-/// An intrusive FIFO of waiters. Every member requires the primitive's lock.
+/// An intrusive FIFO of waiters. Every member requires the primitive's lock, `mu`.
 class WaiterList {
 public:
+    explicit WaiterList(SpinLock& mu) noexcept : mu_(&mu) {}
+    WaiterList(const WaiterList&) = delete;
+    WaiterList& operator=(const WaiterList&) = delete;
+    ~WaiterList() = default;
+
+    [[nodiscard]] SpinLock& mutex() const noexcept { return *mu_; }
+
     [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
@@ -122,6 +140,7 @@ public:
         (tail_ != nullptr ? tail_->next_ : head_) = &w;
         tail_ = &w;
         w.linked_ = true;
+        w.list_.store(this, std::memory_order_release);
         ++size_;
     }
 
@@ -134,6 +153,7 @@ public:
         (w.next_ != nullptr ? w.next_->prev_ : tail_) = w.prev_;
         w.prev_ = w.next_ = nullptr;
         w.linked_ = false;
+        w.list_.store(nullptr, std::memory_order_release);
         --size_;
     }
 
@@ -174,11 +194,22 @@ public:
         return false;
     }
 
+    /// The first waiter, still listed (null when none).
+    [[nodiscard]] Waiter* front() const noexcept { return head_; }
+
 private:
+    SpinLock* mu_;
     Waiter* head_ = nullptr;
     Waiter* tail_ = nullptr;
     std::size_t size_ = 0;
 };
+
+Waiter::~Waiter() {
+    if (WaiterList* list = list_.load(std::memory_order_acquire)) {
+        std::lock_guard guard(list->mutex());
+        list->unlink(*this);
+    }
+}
 
 /// An awaitable with a fast path: `try_()` runs when the awaiter is awaited (not when it is
 /// created) and, if it returns a value, the Task continues without suspending (asyncio does

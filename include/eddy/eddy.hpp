@@ -6,6 +6,11 @@
 #include <eddy/future/error.hpp>
 #include <eddy/future/future.hpp>
 #include <eddy/future/task.hpp>
+#include <eddy/io/address.hpp>
+#include <eddy/io/error.hpp>
+#include <eddy/io/socket.hpp>
+#include <eddy/io/streams.hpp>
+#include <eddy/io/transport.hpp>
 #include <eddy/scheduler/compose.hpp>
 #include <eddy/scheduler/event_loop.hpp>
 #include <eddy/scheduler/executor.hpp>

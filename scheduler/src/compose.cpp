@@ -6,6 +6,7 @@ bool GatherBase::cancel(std::string msg) {
     if (done()) {
         return false;
     }
+    cancels_in_progress_.fetch_add(1);
     bool any = false;
     for (std::size_t i = 0; i < total_; ++i) {
         if (child(i)->cancel(msg)) {
@@ -13,7 +14,11 @@ bool GatherBase::cancel(std::string msg) {
         }
     }
     if (any) {
-        cancel_requested_.store(true, std::memory_order_relaxed);
+        cancel_requested_.store(true);
+    }
+    // The last child may have arrived while we were cancelling: it left finish() to us.
+    if (cancels_in_progress_.fetch_sub(1) == 1 && last_arrived_.exchange(false)) {
+        finish();
     }
     return any;
 }
@@ -68,9 +73,40 @@ void GatherBase::on_child_done(FutureStateBase& c) noexcept {
     if (n != total_) {
         return;
     }
-    if (cancel_requested_.load(std::memory_order_relaxed)) {
+    last_arrived_.store(true);
+    if (cancels_in_progress_.load() != 0) {
+        return; // that cancel() calls finish() once it knows whether it cancelled anything
+    }
+    if (last_arrived_.exchange(false)) {
+        finish();
+    }
+}
+
+void GatherBase::finish() noexcept {
+    if (cancel_requested_.load()) {
         fail(std::make_exception_ptr(CancelledError()), false);
         return;
+    }
+    if (!return_exceptions_) {
+        // Fix: a failing child counts itself in finished_ before it calls fail(), so the last
+        // child (on another worker) could get here first and build the result with the failed
+        // child in it: `gather(GatherOptions{}, ...)` then returned the error as an Outcome
+        // instead of raising it. Every child is done now: look for a failure first.
+        for (std::size_t i = 0; i < total_; ++i) {
+            FutureStateBase* c = child(i);
+            if (c->cancelled()) {
+                try {
+                    c->check_result();
+                } catch (...) {
+                    fail(std::current_exception(), false);
+                }
+                return;
+            }
+            if (std::exception_ptr e = c->exception()) {
+                fail(std::move(e), true);
+                return;
+            }
+        }
     }
     try {
         if (!try_finish([&] { build(); })) {

@@ -525,6 +525,9 @@ void LoopCore::close() {
     while (!ready_.empty()) {
         ready_.pop()->discard();
     }
+    if (io_) {
+        io_->on_close();
+    }
     timers_.for_each([](const TimerQueue::Entry& e) { e.timer->release(); });
     timers_.clear();
     // Orphan the Tasks still pending. Unlink them all first: orphaning may destroy a Task.

@@ -84,9 +84,34 @@ int Poller::wait(std::chrono::nanoseconds timeout) {
             [[maybe_unused]] const ssize_t r = ::read(evfd_, &count, sizeof count);
         } else {
             ++others;
+            static_cast<IoSource*>(events[static_cast<std::size_t>(i)].data.ptr)
+                ->on_events(events[static_cast<std::size_t>(i)].events);
         }
     }
     return others;
+}
+
+void Poller::add(int fd, IoSource* source, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = source;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl(ADD)");
+    }
+}
+
+void Poller::modify(int fd, IoSource* source, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = source;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl(MOD)");
+    }
+}
+
+void Poller::remove(int fd) noexcept {
+    epoll_event ev{}; // ignored by DEL, but kernels before 2.6.9 wanted a non-null pointer
+    (void)::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
 }
 
 void Poller::wake() noexcept {

@@ -31,6 +31,12 @@ struct TaskGroup::State {
     bool finished = false; // join() has returned (or the group is gone)
     bool destroyed = false;
     bool parent_cancel_requested = false;
+    // Fix: a child's callback decides to cancel the parent under mu but calls
+    // parent.cancel() after releasing it. join() used to return as soon as the children were
+    // gone, so on another worker it could uncancel() before that cancel() arrived: the
+    // request then landed after the group had finished and the parent's next await raised
+    // CancelledError. join() now also waits until the decided cancel() has been made.
+    bool parent_cancel_in_flight = false;
     std::optional<Future<void>> on_completed; // join() waits on it while children remain
     Task<> parent;                            // fixed at construction
     bool scoped = false;                      // fixed at construction
@@ -137,6 +143,7 @@ void TaskGroup::adopt(const Task<>& child) {
                         if (s->scoped && !s->exiting) {
                             // asyncio interrupts the body too; join() un-cancels the parent.
                             s->parent_cancel_requested = true;
+                            s->parent_cancel_in_flight = true;
                             cancel_parent = true;
                         }
                     }
@@ -146,6 +153,11 @@ void TaskGroup::adopt(const Task<>& child) {
         State::cancel_all(to_cancel);
         if (cancel_parent) {
             s->parent.cancel();
+            std::lock_guard guard(s->mu);
+            s->parent_cancel_in_flight = false;
+            if (s->children.empty() && s->on_completed) {
+                wake = s->on_completed; // join() may be waiting for this cancel() alone
+            }
         }
         if (wake) {
             (void)detail::FutureAccess<void>::state(*wake)->try_finish([] {});
@@ -176,7 +188,7 @@ Coro<void> TaskGroup::join(std::exception_ptr body_error) {
         Future<void> waiter = detail::detached_future<void>();
         {
             std::lock_guard guard(s->mu);
-            if (s->children.empty()) {
+            if (s->children.empty() && !s->parent_cancel_in_flight) {
                 s->on_completed.reset();
                 break;
             }

@@ -253,13 +253,24 @@ protected:
     const std::size_t total_;
 
 private:
+    /// Every child is done: the result, or CancelledError when cancel() cancelled any.
+    void finish() noexcept;
+
     const bool return_exceptions_;
     /// acq_rel: the child that counts last sees every other child's completion (it reads
     /// their results in build()).
     std::atomic<std::size_t> finished_{0};
-    /// Set by cancel() before it returns; read by the last child. Relaxed is enough: the
-    /// child completions it waits for were caused by the cancel, after the store.
+    /// Set by cancel() when it cancelled a child; read when the last child is done.
     std::atomic<bool> cancel_requested_{false};
+    // Fix: cancel() used to set cancel_requested_ only after cancelling the children, but a
+    // child's completion may run inline in child->cancel() (a plain Future) or at once on
+    // another worker (a Task), so the last child could finish the gather with its outcomes
+    // before the flag was set: `gather(..., {.return_exceptions = true})` then returned
+    // instead of raising CancelledError, as asyncio does. Now the last child defers to a
+    // cancel() in progress, which finishes the gather itself (seq_cst: a Dekker handshake;
+    // the exchange on last_arrived_ lets exactly one of them call finish()).
+    std::atomic<std::size_t> cancels_in_progress_{0};
+    std::atomic<bool> last_arrived_{false};
 };
 
 template <class R, class Children, bool AsOutcome>

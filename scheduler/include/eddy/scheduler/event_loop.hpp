@@ -15,12 +15,14 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <eddy/future/coro.hpp>
+#include <eddy/future/detail/unique_function.hpp>
 #include <eddy/future/error.hpp>
 #include <eddy/future/future.hpp>
 #include <eddy/future/task.hpp>
@@ -30,6 +32,12 @@
 namespace eddy {
 
 class Executor;
+class Socket;
+class SockAddr;
+struct AddrInfo;
+struct AddrInfoHints;
+struct ConnectionOptions;
+struct ServerOptions;
 
 /// `handler(loop, context)`, as asyncio's `loop.set_exception_handler`.
 using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
@@ -153,6 +161,61 @@ public:
     /// Pending Tasks of this loop.
     [[nodiscard]] std::vector<Task<>> all_tasks() const;
 
+    // --- IO (defined in io/: link eddy::io, or eddy::eddy, and include <eddy/io/...>) -------
+    /// asyncio's `add_reader(fd, cb, *args)`: calls `f(args...)` on this loop whenever `fd`
+    /// is readable (level-triggered), until `remove_reader(fd)`. Replaces an earlier reader.
+    template <class F, class... A>
+    void add_reader(int fd, F&& f, A&&... args) {
+        add_fd_callback(fd, false,
+                        detail::bind_callback(std::forward<F>(f), std::forward<A>(args)...));
+    }
+    /// asyncio's `add_writer(fd, cb, *args)`: the same for writability.
+    template <class F, class... A>
+    void add_writer(int fd, F&& f, A&&... args) {
+        add_fd_callback(fd, true,
+                        detail::bind_callback(std::forward<F>(f), std::forward<A>(args)...));
+    }
+    /// Stops watching `fd` for reading; true if a reader was registered.
+    bool remove_reader(int fd);
+    /// Stops watching `fd` for writing; true if a writer was registered.
+    bool remove_writer(int fd);
+
+    /// asyncio's `sock_recv(sock, n)`: up to `n` bytes ("" at end of stream).
+    Coro<std::string> sock_recv(Socket& sock, std::size_t n);
+    /// asyncio's `sock_recv_into(sock, buf)`: bytes read into `data[0, size)`.
+    Coro<std::size_t> sock_recv_into(Socket& sock, char* data, std::size_t size);
+    /// asyncio's `sock_sendall(sock, data)`: sends all of `data` (which must stay alive until
+    /// the call completes).
+    Coro<void> sock_sendall(Socket& sock, std::string_view data);
+    /// asyncio's `sock_accept(sock)`: the next connection and its peer address.
+    Coro<std::pair<Socket, SockAddr>> sock_accept(Socket& sock);
+    /// asyncio's `sock_connect(sock, address)`.
+    Coro<void> sock_connect(Socket& sock, SockAddr address);
+    /// asyncio's `getaddrinfo(host, port, ...)`: numeric hosts at once, names on the blocking
+    /// pool. Throws GaiError.
+    Coro<std::vector<AddrInfo>> getaddrinfo(std::string host, std::string port,
+                                            AddrInfoHints hints);
+    Coro<std::vector<AddrInfo>> getaddrinfo(std::string host, int port);
+
+    /// asyncio's `create_connection(protocol_factory, host, port)` → {transport, protocol};
+    /// `create_server(protocol_factory, host, port)` → Server; and the Unix variants. The
+    /// factory returns a `std::shared_ptr<P>` (P derives from `eddy::Protocol`). Defined in
+    /// <eddy/io/transport.hpp>.
+    template <class F>
+    auto create_connection(F factory, std::string host, int port);
+    template <class F>
+    auto create_connection(F factory, std::string host, int port, const ConnectionOptions& options);
+    template <class F>
+    auto create_unix_connection(F factory, std::string path);
+    template <class F>
+    auto create_server(F factory, std::string host, int port);
+    template <class F>
+    auto create_server(F factory, std::string host, int port, const ServerOptions& options);
+    template <class F>
+    auto create_unix_server(F factory, std::string path);
+    template <class F>
+    auto create_unix_server(F factory, std::string path, const ServerOptions& options);
+
     // --- running ---------------------------------------------------------------------------
     /// Runs until `fut` is done; returns its value or throws its exception.
     template <class T>
@@ -241,6 +304,7 @@ private:
         auto* s = new detail::FutureState<T>(core_);
         return s;
     }
+    void add_fd_callback(int fd, bool writer, detail::UniqueFunction<void()> fn);
     detail::LoopCore* core_;
 };
 

@@ -150,10 +150,15 @@ private:
     }
     /// Futures are awaited as lvalues (their value is copied: others may read it too);
     /// everything else is consumed.
+    // The test is one requires-expression: with `requires {...} && is_base_of_v<Future<...>>`
+    // the second operand is instantiated even for awaitables without a value_type (such as
+    // `queue.get()` / `event.wait()`), a hard error.
     template <class A>
     static decltype(auto) await_body(A& body) {
-        if constexpr (requires { typename A::value_type; } &&
-                      std::is_base_of_v<Future<typename A::value_type>, A>) {
+        if constexpr (requires {
+                          typename A::value_type;
+                          requires std::is_base_of_v<Future<typename A::value_type>, A>;
+                      }) {
             return (body);
         } else {
             return std::move(body);

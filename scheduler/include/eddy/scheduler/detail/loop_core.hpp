@@ -41,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -97,6 +98,17 @@ private:
 using ExceptionHandlerFn = std::function<void(EventLoop&, const ExceptionContext&)>;
 
 class Worker;
+
+/// State another layer keeps per loop (io/'s watched descriptors). Loop thread only; told
+/// when the loop closes, destroyed with the loop.
+class LoopExtension {
+public:
+    LoopExtension() = default;
+    LoopExtension(const LoopExtension&) = delete;
+    LoopExtension& operator=(const LoopExtension&) = delete;
+    virtual ~LoopExtension() = default;
+    virtual void on_close() noexcept = 0;
+};
 
 class LoopCore final : public Scheduler {
 public:
@@ -176,6 +188,9 @@ public:
     [[nodiscard]] std::size_t ready_count() const noexcept { return ready_.size(); }
     [[nodiscard]] std::size_t timer_count() const noexcept { return timers_.size(); }
     Poller& poller() noexcept { return poller_; }
+    /// io/'s per-loop state (null until io/ makes it). Loop thread only.
+    [[nodiscard]] LoopExtension* io_extension() const noexcept { return io_.get(); }
+    void set_io_extension(std::unique_ptr<LoopExtension> ext) noexcept { io_ = std::move(ext); }
 
 private:
     void run_once();
@@ -226,6 +241,7 @@ private:
     }
 
     Poller poller_;
+    std::unique_ptr<LoopExtension> io_; // loop thread only; see io_extension()
 
     std::atomic<bool> running_{false}; // release on start/stop: is_running() from any thread
     /// Set once by close() (acq_rel exchange); read with acquire by is_closed() from any thread,

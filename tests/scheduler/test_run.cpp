@@ -84,14 +84,18 @@ TEST_SUITE("scheduler/run") {
                 [&](eddy::EventLoop&, const eddy::ExceptionContext& ctx) {
                     reported = ctx.message;
                 });
-            eddy::create_task([]() -> eddy::Coro<void> {
+            // Wait until the leftover has started: on several workers main could otherwise end
+            // (and the shutdown cancel it) before its first step, when it never runs at all.
+            eddy::Event started;
+            eddy::create_task([](eddy::Event& ev) -> eddy::Coro<void> {
+                ev.set();
                 try {
                     co_await eddy::sleep(10s);
                 } catch (const eddy::CancelledError&) {
                     throw std::runtime_error("failed while cancelling");
                 }
-            }());
-            co_await eddy::yield_now();
+            }(started));
+            co_await started.wait();
         };
         eddy::run(main_coro());
         CHECK(reported == "unhandled exception during eddy::run() shutdown");

@@ -65,11 +65,13 @@ void FutureStateBase::set_exception(std::exception_ptr e) {
 }
 
 CallbackNode* FutureStateBase::finish_locked(FutureStatus status) noexcept {
-    // Release: publishes the value / exc_ written before it to readers that load the status
-    // with acquire (status()), including readers that never take the lock.
-    status_.store(status, std::memory_order_release);
+    // The list is taken before the status is published: a reader that sees the future done
+    // (acquire, without the lock) may go on to destroy it, and the destructor reads head_.
     CallbackNode* list = head_;
     head_ = tail_ = nullptr;
+    // Release: publishes the value / exc_ (and the emptied list) written before it to readers
+    // that load the status with acquire (status()), including readers that never take the lock.
+    status_.store(status, std::memory_order_release);
     return list;
 }
 

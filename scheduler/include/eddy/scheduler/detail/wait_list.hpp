@@ -85,10 +85,14 @@ public:
     bool claim(Waiter& w) {
         FutureStateBase* s = FutureAccess<void>::state(w.future());
         CallbackNode* list = nullptr;
+        // Our reference first: once the future is done, its waiter may see it without
+        // suspending (await_ready) and destroy it at once, before we fire. Until the claim
+        // the waiter cannot go: it is listed, and unlinking needs the lock we hold.
+        s->add_ref();
         if (!s->try_finish_deferred([] {}, list)) {
+            s->release(); // never the last: the listed waiter holds one
             return false;
         }
-        s->add_ref(); // the waiter's frame may go once it is woken: keep the state for fire()
         if (count_ < inline_capacity) {
             inline_[count_++] = {s, list};
         } else {
